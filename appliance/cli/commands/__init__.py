@@ -1,0 +1,1 @@
+"""One module per sub-command (or family of sub-commands); each defines ``register(subparsers)``."""

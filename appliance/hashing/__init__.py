@@ -1,0 +1,1 @@
+"""Hashing: one-pass multi-digest reading, file-type sniffing, perceptual hashes."""

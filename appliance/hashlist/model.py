@@ -1,0 +1,37 @@
+"""Records that cross the hash-list boundary. Small, explicit, immutable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ListKind = Literal["alert", "ignore"]
+
+
+@dataclass(frozen=True, slots=True)
+class HashRecord:
+    """One entry streamed out of an importer. ``label`` is a category or free text; ``size`` in bytes."""
+
+    algorithm: str  # "md5" | "sha1" | "sha256" (perceptual kinds such as "pdq" carry raw hash bytes too)
+    digest: bytes
+    label: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListInfo:
+    """A hash list's identity and provenance; recorded with every hit it produces."""
+
+    name: str
+    version: int = 1
+    kind: ListKind = "alert"
+    source_format: str = "text"
+    source: str | None = None  # where it was imported from (file name, bundle id)
+
+
+class HashListFormatError(ValueError):
+    """A malformed hash-list record. The message names file, line (or record) and field."""
+
+    def __init__(self, file: str, line: int, field: str, problem: str) -> None:
+        self.file, self.line, self.field, self.problem = file, line, field, problem
+        super().__init__(f"{file}: line {line}: {field}: {problem}")

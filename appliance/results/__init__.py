@@ -1,0 +1,1 @@
+"""Scan results: the SQLite store and the report writers."""
