@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -75,6 +76,8 @@ class LoadedList:
     labels: list[str | None]
     sizes: np.ndarray | None = None  # sorted unique sizes when every entry carries one, else None
     counts_by_label: dict[str | None, int] = field(default_factory=dict)
+    #: Perceptual index (PDQ) built from the list's "pdq" records; see appliance/hashlist/pdq_index.py.
+    pdq: Any = None
 
     @property
     def entry_count(self) -> int:

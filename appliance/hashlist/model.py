@@ -16,6 +16,7 @@ class HashRecord:
     digest: bytes
     label: str | None = None
     size: int | None = None
+    distance: int | None = None  # perceptual kinds: this entry's own match radius (None: the list default)
 
 
 @dataclass(frozen=True, slots=True)
