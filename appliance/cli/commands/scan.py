@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -14,14 +15,14 @@ from appliance.cli import EXIT_ERROR, EXIT_HITS, EXIT_OK
 from appliance.config import resolve_state_dir
 from appliance.errors import GapscanError
 from appliance.hashing.digests import parse_algorithms
-from appliance.hashlist.index import LoadedList, Matcher
-from appliance.hashlist.loading import load_list_file
+from appliance.hashlist.index import Matcher
+from appliance.hashlist.selection import add_list_arguments, list_context, load_scan_lists
 from appliance.pathfmt import display_path, escape_path
 from appliance.results.store import HitRow, ResultStore
+from appliance.scan.analyzers import analyzers_for
 from appliance.scan.job import ScanJob, ScanOptions
 from appliance.scan.records import ScanCounts
-from firmware.media.open import open_source
-from firmware.media.source import SourceError
+from appliance.scan.sources import add_source_arguments, open_scan_source, source_context
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -29,9 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        description="Walk SOURCE read-only, hash every file, report hits. "
                                    "Exit 0: no hits; 1: hits; 2: error.")
     p.add_argument("source", nargs="?", help="directory to scan (devices, images and smb:// with the media layer)")
-    p.add_argument("--hashlist", action="append", default=[], metavar="FILE",
-                   help="a hash-list file to match against (repeatable)")
-    p.add_argument("--lenient", action="store_true", help="count and skip malformed hash-list lines")
+    add_list_arguments(p)
+    add_source_arguments(p)
     p.add_argument("--algorithms", default="md5,sha1,sha256", help="digests to compute (default: all three)")
     p.add_argument("--json", action="store_true", help="one JSON object per hit, then a summary line")
     p.add_argument("--resume", metavar="SCAN_ID", help="continue an interrupted scan")
@@ -41,22 +41,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--hash-all", action="store_true",
                    help="compute every digest of every file (no size pre-filter)")
     p.add_argument("--no-progress", action="store_true", help="no progress display even on a terminal")
+    p.add_argument("--id-file", metavar="FILE",
+                   help="write the scan id to FILE as soon as the scan is recorded (for controllers)")
     p.set_defaults(func=run_scan)
 
     p = sub.add_parser("scans", help="list recorded scans")
     p.add_argument("--json", action="store_true")
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(func=list_scans)
-
-
-def _load_lists(args: argparse.Namespace) -> list[LoadedList]:
-    lists: list[LoadedList] = []
-    for path in args.hashlist:
-        loaded, skipped = load_list_file(path, lenient=args.lenient)
-        if skipped:
-            print(f"gapscan: {path}: skipped {skipped} malformed line(s)", file=sys.stderr)
-        lists.append(loaded)
-    return lists
 
 
 @contextmanager
@@ -67,6 +59,22 @@ def _sigterm_cancels(job: ScanJob) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _with_id_file(sink: Any, id_file: str | None) -> Any:
+    """Wrap an event sink so the scan id reaches ``id_file`` (atomically) on the first event."""
+    if not id_file:
+        return sink
+
+    def on_event(event: Any) -> None:
+        if event.kind == "start":
+            tmp = f"{id_file}.tmp"
+            with open(tmp, "w", encoding="ascii") as fh:
+                fh.write(event.scan_id)
+            os.replace(tmp, id_file)
+        sink(event)
+
+    return on_event
 
 
 def run_scan(args: argparse.Namespace) -> int:
@@ -81,9 +89,7 @@ def run_scan(args: argparse.Namespace) -> int:
                 raise GapscanError(f"scan {args.resume} already finished; nothing to resume")
             options = ScanOptions.from_json(scan.options)
             source_spec = scan.source
-            hashlists = scan.options.get("hashlists", [])
-            args.hashlist = hashlists
-            args.lenient = scan.options.get("lenient", False)
+            context = scan.options
         else:
             if not args.source:
                 raise GapscanError("a SOURCE to scan is required (or --resume SCAN_ID)")
@@ -97,18 +103,15 @@ def run_scan(args: argparse.Namespace) -> int:
                 kwargs["workers"] = args.workers
             options = ScanOptions(**kwargs)
             source_spec = args.source
-        lists = _load_lists(args)
-        try:
-            source = open_source(source_spec)
-        except SourceError as exc:
-            raise GapscanError(str(exc)) from None
-        job = ScanJob(source, Matcher(lists), store, options)
-        # Remember what --resume needs to rebuild the same matcher.
-        context = {"hashlists": [str(p) for p in args.hashlist], "lenient": bool(args.lenient)}
+            # Remember what --resume needs to rebuild the same matcher and reopen the same source.
+            context = {**list_context(args), **source_context(args)}
+        matcher = Matcher(load_scan_lists(context, state_dir))
+        source = open_scan_source(source_spec, context)
+        job = ScanJob(source, matcher, store, options, analyzers=analyzers_for(matcher, options.algorithms))
         from appliance.cli.progress import ScanProgress
 
         with ScanProgress(False if (args.no_progress or args.json) else None) as progress, _sigterm_cancels(job):
-            job.on_event = progress.update
+            job.on_event = _with_id_file(progress.update, args.id_file)
             counts = job.resume(args.resume) if args.resume else job.start(context)
         assert job.scan_id is not None
         scan = store.get_scan(job.scan_id)
