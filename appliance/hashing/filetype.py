@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-#: How many leading bytes :func:`sniff` needs.
-SNIFF_BYTES = 64
+#: How many leading bytes :func:`sniff` needs (the tar magic sits at offset 257).
+SNIFF_BYTES = 512
 
 # (offset, magic, type). Order matters where one magic is a prefix of another.
 _SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
@@ -34,8 +34,18 @@ _SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
 )
 
 
+#: Offset-0 signatures by first byte: a scan sniffs every file, so this is one dict lookup, not 25 compares.
+_AT_START: dict[int, tuple[tuple[bytes, str], ...]] = {}
+for _offset, _magic, _kind in _SIGNATURES:
+    if _offset == 0:
+        _AT_START[_magic[0]] = (*_AT_START.get(_magic[0], ()), (_magic, _kind))
+_ELSEWHERE = tuple(s for s in _SIGNATURES if s[0] != 0)
+
+
 def sniff(head: bytes) -> str | None:
     """Return a MIME type for the leading bytes of a file, or ``None`` if unknown."""
+    if not head:
+        return None
     if len(head) >= 12 and head[:4] == b"RIFF":
         return {b"WEBP": "image/webp", b"AVI ": "video/x-msvideo", b"WAVE": "audio/wav"}.get(head[8:12])
     if len(head) >= 12 and head[4:8] == b"ftyp":
@@ -47,10 +57,13 @@ def sniff(head: bytes) -> str | None:
         if brand == b"qt  ":
             return "video/quicktime"
         return "video/mp4"
-    for offset, magic, kind in _SIGNATURES:
-        if head[offset : offset + len(magic)] == magic:
+    for magic, kind in _AT_START.get(head[0], ()):
+        if head.startswith(magic):
             if kind == "video/x-matroska" and b"webm" in head[:64]:
                 return "video/webm"
+            return kind
+    for offset, magic, kind in _ELSEWHERE:
+        if head[offset : offset + len(magic)] == magic:
             return kind
     return None
 

@@ -90,6 +90,9 @@ class _Frame:
 class LocalDirSource:
     """A plain directory (an already-mounted volume, or a tree of evidence files)."""
 
+    #: No handle is held between calls, so forked hashing workers may open files through a copy of this object.
+    fork_safe = True
+
     def __init__(self, root: str | os.PathLike[str] | bytes) -> None:
         root_b = os.fsencode(root)
         self._root = os.path.abspath(root_b)

@@ -1,0 +1,167 @@
+"""Hashing runs of walk entries: one read per file feeding every digest, the magic-byte sniff and any analyzer,
+then one vectorised hash-list lookup per run.
+
+A :class:`FileHasher` holds no scan state (no store, no events), so the same object runs in worker threads or,
+copied by ``fork``, in worker processes (:mod:`appliance.scan.workers`). It never raises for a file: every
+failure becomes a result with status ``error``.
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from appliance.hashing.digests import CHUNK, DIGEST_KINDS, Digests
+from appliance.hashing.filetype import SNIFF_BYTES, sniff
+from appliance.hashlist.index import Match, Matcher
+from firmware.media.source import Entry, EntryKind, Source
+
+#: Files whose apparent size is at least this and that are mostly holes are skipped unless hash_sparse.
+#: A 1 TB sparse file on hostile media would otherwise keep the scan busy for hours hashing zeros.
+SPARSE_SKIP_MIN = 64 << 20
+#: While hashing a file, the cancel flag is looked at once it has read this much (then every read).
+CANCEL_CHECK_BYTES = 16 << 20
+_NEW = {name: kind.new for name, kind in DIGEST_KINDS.items()}
+
+
+class Analyzer(Protocol):
+    """An extra per-file analysis fed from the same single read (e.g. PDQ for images).
+
+    ``wants`` is asked with the sniffed type and size before the read; if it says yes, the whole file is read
+    into memory (the analyzer must set a size bound) and ``analyze`` gets the bytes. It returns facts to store
+    (``extra``) and any matches with their distance.
+    """
+
+    name: str
+
+    def wants(self, file_type: str | None, size: int) -> bool: ...
+
+    def analyze(self, data: bytes, file_type: str | None) -> tuple[dict[str, Any], list[tuple[Match, int]]]: ...
+
+
+@dataclass(slots=True)
+class FileResult:
+    """What became of one entry. ``status``: hashed | known | skipped | error | prefiltered | aborted
+    (aborted: cancelled mid-file, not recorded, hashed again on resume)."""
+
+    status: str
+    file_type: str | None = None
+    digests: Digests | None = None
+    extra: dict[str, Any] | None = None
+    matches: list[tuple[Match, int | None]] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HashPolicy:
+    algorithms: tuple[str, ...]
+    hash_sparse: bool = False
+    max_file_size: int | None = None
+    hash_all: bool = False
+
+
+class FileHasher:
+    """Turns entries into :class:`FileResult` s. Thread-safe: each thread gets its own read buffer."""
+
+    def __init__(self, source: Source, matcher: Matcher, policy: HashPolicy, *,
+                 analyzers: Sequence[Analyzer] = (), cancelled: Callable[[], bool] | None = None) -> None:
+        self.source = source
+        self.matcher = matcher
+        self.policy = policy
+        self.analyzers = list(analyzers)
+        self.cancelled = cancelled or (lambda: False)
+        self._local = threading.local()
+
+    def hash_run(self, entries: Sequence[Entry]) -> list[FileResult]:
+        """Hash a run of consecutive entries, then match them all in one lookup per list and algorithm."""
+        results = [self.hash_entry(e) for e in entries]
+        _match_batch(self.matcher, [r for r in results if r.digests is not None and r.extra is None])
+        for r in results:
+            if any(m.list.kind == "ignore" for m, _ in r.matches):
+                r.status = "known"
+        return results
+
+    def hash_entry(self, entry: Entry) -> FileResult:
+        if entry.error is not None:
+            return FileResult("error", error=entry.error)
+        if entry.kind is not EntryKind.FILE:
+            return FileResult("skipped", error=f"{entry.kind.value}: not opened")
+        if self.cancelled():
+            return FileResult("aborted")
+        p = self.policy
+        if "sparse" in entry.flags and entry.size >= SPARSE_SKIP_MIN and not p.hash_sparse:
+            return FileResult("skipped", error="sparse file: skipped by policy (--hash-sparse hashes it)")
+        if p.max_file_size is not None and entry.size > p.max_file_size:
+            return FileResult("skipped", error=f"larger than --max-file-size ({p.max_file_size} bytes)")
+        if not p.hash_all and not self.analyzers and not self.matcher.needs_hashing(entry.size):
+            return FileResult("prefiltered")
+        try:
+            with self.source.open(entry) as stream:
+                return self._hash(entry, stream)
+        except OSError as exc:
+            return FileResult("error", error=oserror_text(exc))
+        except Exception as exc:  # a reader bug on one hostile file must not end the scan
+            return FileResult("error", error=f"{type(exc).__name__}: {exc}")
+
+    def _hash(self, entry: Entry, stream: Any) -> FileResult:
+        buf = getattr(self._local, "buf", None)
+        if buf is None:
+            buf = self._local.buf = bytearray(CHUNK)
+        algorithms = self.policy.algorithms
+        hashers = [_NEW[a]() for a in algorithms]
+        view = memoryview(buf)
+        n = stream.readinto(view)
+        file_type = sniff(view[: min(n, SNIFF_BYTES)].tobytes())
+        analyzer = None
+        if self.analyzers:
+            analyzer = next((a for a in self.analyzers if a.wants(file_type, entry.size)), None)
+        whole = bytearray() if analyzer is not None else None
+        total = 0
+        while n:
+            chunk = view[:n]
+            for h in hashers:
+                h.update(chunk)
+            if whole is not None:
+                whole += chunk
+            total += n
+            if total >= CANCEL_CHECK_BYTES and self.cancelled():
+                return FileResult("aborted")
+            n = stream.readinto(view)
+        digests = Digests({a: h.digest() for a, h in zip(algorithms, hashers, strict=True)}, total)
+        result = FileResult("hashed", file_type=file_type, digests=digests)
+        if analyzer is not None and whole is not None:
+            result.matches = [(m, None) for m in self.matcher.match(digests.values)]
+            result.extra = {}
+            if not any(m.list.kind == "ignore" for m, _ in result.matches):
+                try:
+                    extra, found = analyzer.analyze(bytes(whole), file_type)
+                except Exception as exc:  # a hostile image must not end the scan
+                    extra, found = {f"{analyzer.name}_error": f"{type(exc).__name__}: {exc}"}, []
+                result.extra = extra
+                result.matches.extend((m, d) for m, d in found)
+        return result
+
+
+def _match_batch(matcher: Matcher, results: list[FileResult]) -> None:
+    """Look up every digest of ``results`` with one sorted-array search per list and algorithm."""
+    if not results:
+        return
+    for lst in matcher.lists:
+        for alg, index in lst.indexes.items():
+            rows = [r for r in results if alg in r.digests.values]  # type: ignore[union-attr]
+            if not rows:
+                continue
+            values = [r.digests.values[alg] for r in rows]  # type: ignore[union-attr]
+            found = index.lookup(np.array(values, dtype=f"S{index.width}"))
+            for i in np.flatnonzero(found >= 0).tolist():
+                rows[i].matches.append((Match(lst.info, alg, values[i], lst.labels[int(found[i])]), None))
+
+
+def oserror_text(exc: OSError) -> str:
+    name = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+    return f"{name}: {exc.strerror or exc}"
