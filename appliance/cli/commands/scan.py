@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--algorithms", default="md5,sha1,sha256", help="digests to compute (default: all three)")
     p.add_argument("--json", action="store_true", help="one JSON object per hit, then a summary line")
     p.add_argument("--resume", metavar="SCAN_ID", help="continue an interrupted scan")
-    p.add_argument("--workers", type=int, default=None, help="hashing threads (default: 2 per core)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="parallel hashing workers (default: one per core)")
     p.add_argument("--hash-sparse", action="store_true", help="hash large sparse files too (default: skip)")
     p.add_argument("--max-file-size", type=int, default=None, metavar="BYTES", help="skip larger files")
     p.add_argument("--hash-all", action="store_true",
@@ -52,13 +53,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 @contextmanager
-def _sigterm_cancels(job: ScanJob) -> Iterator[None]:
-    """SIGTERM (systemd stop, kill) checkpoints and interrupts the scan like Ctrl-C does."""
-    previous = signal.signal(signal.SIGTERM, lambda *_: job.cancel())
+def _signals_cancel(job: ScanJob) -> Iterator[None]:
+    """Ctrl-C (SIGINT) and SIGTERM (systemd stop, kill, the web UI's cancel) stop the scan cleanly: what was
+    hashed is recorded, the scan is marked interrupted and can be resumed. A second signal changes nothing."""
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda *_: job.cancel()) for s in signals}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _with_id_file(sink: Any, id_file: str | None) -> Any:
@@ -99,7 +103,9 @@ def run_scan(args: argparse.Namespace) -> int:
                 raise GapscanError(f"--algorithms: {exc}") from None
             kwargs: dict[str, Any] = {"algorithms": algorithms, "hash_sparse": args.hash_sparse,
                                       "max_file_size": args.max_file_size, "hash_all": args.hash_all}
-            if args.workers:
+            if args.workers is not None:
+                if args.workers < 1:
+                    raise GapscanError(f"--workers must be at least 1 (got {args.workers})")
                 kwargs["workers"] = args.workers
             options = ScanOptions(**kwargs)
             source_spec = args.source
@@ -110,7 +116,7 @@ def run_scan(args: argparse.Namespace) -> int:
         job = ScanJob(source, matcher, store, options, analyzers=analyzers_for(matcher, options.algorithms))
         from appliance.cli.progress import ScanProgress
 
-        with ScanProgress(False if (args.no_progress or args.json) else None) as progress, _sigterm_cancels(job):
+        with ScanProgress(False if (args.no_progress or args.json) else None) as progress, _signals_cancel(job):
             job.on_event = _with_id_file(progress.update, args.id_file)
             counts = job.resume(args.resume) if args.resume else job.start(context)
         assert job.scan_id is not None
