@@ -12,6 +12,8 @@ from appliance.audit import AuditLog
 from appliance.cli import EXIT_OK
 from appliance.cli.commands.unlock import add_passphrase_arguments, passphrase_from_args
 from appliance.config import resolve_state_dir
+from appliance.errors import GapscanError
+from appliance.hashlist.allow import AllowList
 from appliance.hashlist.importers import FORMATS
 from appliance.hashlist.store import HashListStore, ListMeta
 
@@ -40,7 +42,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     rm = hs.add_parser("remove", help="remove a list from the store")
     rm.add_argument("name")
+    add_passphrase_arguments(rm)
     rm.set_defaults(func=run_remove)
+
+    allow = hs.add_parser("allow", help="mark a hit as a false positive: later scans do not report it")
+    allow.add_argument("digest", help="the hit's digest (hex)")
+    allow.add_argument("--algorithm", required=True, choices=("md5", "sha1", "sha256", "pdq"))
+    allow.add_argument("--list", required=True, dest="list_name", help="the list that reported the hit")
+    allow.add_argument("--reason", required=True)
+    allow.add_argument("--actor", default="cli", help="who decided (recorded in the audit log)")
+    add_passphrase_arguments(allow)
+    allow.set_defaults(func=run_allow)
 
 
 def run_import(args: argparse.Namespace) -> int:
@@ -113,10 +125,20 @@ def _locked(store: HashListStore) -> bool:
 
 def run_remove(args: argparse.Namespace) -> int:
     state_dir = resolve_state_dir(args.state_dir)
-    store = HashListStore(state_dir)
+    store = HashListStore.open(state_dir, passphrase=passphrase_from_args(args))  # only an unlocked store changes
     meta = store.get_metadata(args.name)
     store.remove(args.name)
     with AuditLog.in_state_dir(state_dir) as audit:
         audit.record("hashlist.remove", actor="cli", name=args.name, version=meta.version if meta else None)
     print(f"removed {args.name}")
+    return EXIT_OK
+
+
+def run_allow(args: argparse.Namespace) -> int:
+    state_dir = resolve_state_dir(args.state_dir)
+    store = HashListStore.open(state_dir, passphrase=passphrase_from_args(args))
+    if store.get_metadata(args.list_name) is None:
+        raise GapscanError(f"no hash list named {args.list_name!r} in the store")
+    AllowList(state_dir).add(args.digest, args.algorithm, args.list_name, args.reason, args.actor)
+    print(f"allow-listed one {args.algorithm} entry of {args.list_name}: later scans will not report it")
     return EXIT_OK
