@@ -12,6 +12,7 @@ when it exists; none otherwise. Transient objects are flushed after each step (n
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -40,6 +41,14 @@ class Tpm:
     def __init__(self, tcti: str) -> None:
         self.tcti = tcti
 
+    def _step(self, *args: str, input: bytes | None = None, cwd: str) -> bytes:
+        """One tool run, then flush transient objects: without a resource manager, each loaded object keeps a
+        TPM slot; the saved ``.ctx`` files stay usable by the next step."""
+        try:
+            return self._run(*args, input=input, cwd=cwd)
+        finally:
+            self._flush(cwd)
+
     def _run(self, *args: str, input: bytes | None = None, cwd: str) -> bytes:
         env = {**os.environ, "TPM2TOOLS_TCTI": self.tcti}
         try:
@@ -48,25 +57,25 @@ class Tpm:
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise TpmError(f"TPM command {args[0]} failed: {exc}") from None
         if proc.returncode != 0:
-            last = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["no message"])[-1]
-            raise TpmError(f"TPM command {args[0]} failed: {last}")
+            lines = proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["no message"]
+            why = next((ln for ln in lines if "tpm:" in ln), lines[-1])  # the TPM's own reason, where given
+            raise TpmError(f"TPM command {args[0]} failed: {why.strip()}")
         return proc.stdout
 
     def _flush(self, cwd: str) -> None:
-        self._run("tpm2_flushcontext", "-t", cwd=cwd)
+        """Best effort: a failing flush must not hide the error of the step before it."""
+        with contextlib.suppress(TpmError):
+            self._run("tpm2_flushcontext", "-t", cwd=cwd)
 
     def _primary(self, cwd: str) -> None:
-        self._run("tpm2_createprimary", "-Q", "-C", "o", "-g", "sha256", "-G", "ecc", "-c", "primary.ctx", cwd=cwd)
+        self._step("tpm2_createprimary", "-Q", "-C", "o", "-g", "sha256", "-G", "ecc", "-c", "primary.ctx", cwd=cwd)
 
     def seal(self, secret: bytes) -> bytes:
         """Sealed blob (JSON bytes) for ``secret`` (at most 128 bytes)."""
         with tempfile.TemporaryDirectory(prefix="gapscan-tpm-") as d:
-            try:
-                self._primary(d)
-                self._run("tpm2_create", "-Q", "-C", "primary.ctx", "-i", "-", "-u", "seal.pub", "-r", "seal.priv",
-                          input=secret, cwd=d)
-            finally:
-                self._flush(d)
+            self._primary(d)
+            self._step("tpm2_create", "-Q", "-C", "primary.ctx", "-i", "-", "-u", "seal.pub", "-r", "seal.priv",
+                       input=secret, cwd=d)
             blob = {"pub": base64.b64encode(Path(d, "seal.pub").read_bytes()).decode(),
                     "priv": base64.b64encode(Path(d, "seal.priv").read_bytes()).decode()}
         return json.dumps(blob).encode()
@@ -78,10 +87,8 @@ class Tpm:
             Path(d, "seal.priv").write_bytes(base64.b64decode(data["priv"]))
             try:
                 self._primary(d)
-                self._run("tpm2_load", "-Q", "-C", "primary.ctx", "-u", "seal.pub", "-r", "seal.priv",
-                          "-c", "seal.ctx", cwd=d)
-                return self._run("tpm2_unseal", "-c", "seal.ctx", cwd=d)
+                self._step("tpm2_load", "-Q", "-C", "primary.ctx", "-u", "seal.pub", "-r", "seal.priv",
+                           "-c", "seal.ctx", cwd=d)
+                return self._step("tpm2_unseal", "-c", "seal.ctx", cwd=d)
             except TpmError as exc:
                 raise TpmError(f"the TPM refused to unseal the store key (TPM cleared or replaced?): {exc}") from None
-            finally:
-                self._flush(d)
