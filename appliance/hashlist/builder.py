@@ -66,12 +66,17 @@ class ListBuilder:
     def add_all(self, records: Iterable[HashRecord]) -> None:
         raw, ids, sizes = self._raw, self._ids, self._pending_sizes
         category = self.category
+        last_label: object = object()
+        lid = 0
         for rec in records:
             if rec.algorithm == SIZE_ONLY:  # a size with no digest (a delta carrying the base's size set)
                 if rec.size is not None and self.all_sized:
                     sizes.append(rec.size)
                 continue
-            lid = self._label_id(category if category is not None else rec.label)
+            label = category if category is not None else rec.label
+            if label != last_label:  # consecutive records mostly share a label
+                lid = self._label_id(label)
+                last_label = label
             if rec.algorithm == "pdq":
                 self._pdq += rec.digest
                 self._pdq_ids.append(lid)

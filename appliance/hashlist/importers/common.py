@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from appliance.hashing.digests import parse_hex_digest
+from appliance.hashing.digests import DIGEST_KINDS, parse_hex_digest
 from appliance.hashlist.model import HashListFormatError
 
 
@@ -34,8 +34,19 @@ class RecordErrors:
         self.stats.skipped += 1
 
 
+_BY_HEX_LEN = {k.hex_len: k for k in DIGEST_KINDS.values()}
+
+
 def hex_digest(text: str, algorithm: str | None = None) -> tuple[str, bytes] | str:
-    """Parsed ``(algorithm, digest)``, or the problem text."""
+    """Parsed ``(algorithm, digest)``, or the problem text. Fast path first (this runs once per entry)."""
+    kind = DIGEST_KINDS.get(algorithm) if algorithm else _BY_HEX_LEN.get(len(text))
+    if kind is not None and len(text) == kind.hex_len:
+        try:
+            digest = bytes.fromhex(text)
+        except ValueError:
+            digest = b""
+        if len(digest) == kind.size:  # fromhex skips spaces: a length check rejects them
+            return kind.name, digest
     try:
         return parse_hex_digest(text, algorithm)
     except ValueError as exc:

@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 
 from appliance.hashing.digests import DIGEST_KINDS
-from appliance.hashlist.importers.common import ImportStats, RecordErrors, decode_line, hex_digest, parse_size
+from appliance.hashlist.importers.common import ImportStats, RecordErrors, hex_digest
 from appliance.hashlist.model import HashListFormatError, HashRecord
 
 FORMAT = "hashdeep"
@@ -28,9 +28,10 @@ def iter_records(path: str | os.PathLike[str], *, lenient: bool = False,
     errors = RecordErrors(path, lenient, stats)
     name = os.fspath(path)
     columns: list[str] | None = None
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            line = decode_line(raw.removeprefix(b"\xef\xbb\xbf") if lineno == 1 else raw).rstrip("\r\n")
+    size_col, alg_cols = -1, []
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:  # universal newlines: CRLF too
+        for lineno, line in enumerate(fh, start=1):
+            line = line.rstrip("\n")
             if lineno == 1:
                 if not line.startswith("%%%% HASHDEEP-"):
                     raise HashListFormatError(name, 1, "header", f"expected {_MAGIC!r}, found {line[:40]!r}")
@@ -39,6 +40,8 @@ def iter_records(path: str | os.PathLike[str], *, lenient: bool = False,
                 columns = [c.strip().lower() for c in line[4:].split(",")]
                 if "filename" not in columns or columns[-1] != "filename":
                     raise HashListFormatError(name, lineno, "header", "the last column must be 'filename'")
+                size_col = columns.index("size") if "size" in columns else -1
+                alg_cols = [(alg, columns.index(alg)) for alg in DIGEST_KINDS if alg in columns]
                 continue
             if not line.strip() or line.startswith("#"):
                 continue
@@ -48,23 +51,22 @@ def iter_records(path: str | os.PathLike[str], *, lenient: bool = False,
             if len(fields) != len(columns):
                 errors.bad(lineno, "columns", f"{len(fields)} field(s), header names {len(columns)}")
                 continue
-            row = dict(zip(columns, fields, strict=True))
             size: int | None = None
-            if "size" in row:
-                parsed_size = parse_size(row["size"])
-                if isinstance(parsed_size, str):
-                    errors.bad(lineno, "size", parsed_size)
+            if size_col >= 0:
+                text = fields[size_col]
+                if text.isdigit() and text.isascii():
+                    size = int(text)
+                else:
+                    errors.bad(lineno, "size", f"not a size in bytes: {text!r}")
                     continue
-                size = parsed_size
             out: list[HashRecord] = []
             problem: tuple[str, str] | None = None
-            for alg in DIGEST_KINDS:
-                if alg in row:
-                    parsed = hex_digest(row[alg], alg)
-                    if isinstance(parsed, str):
-                        problem = (alg, parsed)
-                        break
-                    out.append(HashRecord(alg, parsed[1], None, size))  # file names are provenance, not categories
+            for alg, col in alg_cols:
+                parsed = hex_digest(fields[col], alg)
+                if isinstance(parsed, str):
+                    problem = (alg, parsed)
+                    break
+                out.append(HashRecord(alg, parsed[1], None, size))  # file names are provenance, not categories
             if problem:
                 errors.bad(lineno, *problem)
                 continue
