@@ -143,14 +143,31 @@ def phase_load(state: Path, queries: int) -> dict:
     return out
 
 
+def _vm_hwm(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def timed(cmd: list[str], env: dict | None = None) -> tuple[float, subprocess.CompletedProcess[str], int]:
-    """Run, returning wall seconds, the result and the child's peak RSS (bytes)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    dt = time.perf_counter() - t
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return dt, proc, max(after, before) * 1024
+    """Run, returning wall seconds, the result and the child's peak RSS (VmHWM after exec, polled; bytes)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, text=True)
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, _vm_hwm(proc.pid))
+            time.sleep(0.02)
+        dt = time.perf_counter() - t
+        out.seek(0)
+        err.seek(0)
+        result = subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read())
+    return dt, result, peak
 
 
 def child(phase: str, *args: str) -> dict:
