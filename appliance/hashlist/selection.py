@@ -24,7 +24,7 @@ def add_list_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hashlist", action="append", default=[], metavar="FILE",
                         help="a hash-list file to match against (repeatable; default: the store's lists)")
     parser.add_argument("--lenient", action="store_true", help="count and skip malformed hash-list lines")
-    parser.add_argument("--passphrase-file", type=Path, metavar="FILE",
+    parser.add_argument("--passphrase-file", type=_remember_passphrase_file, metavar="FILE",
                         help="unlock the hash-list store with the passphrase in FILE")
 
 
@@ -33,13 +33,17 @@ def list_context(args: argparse.Namespace) -> dict[str, Any]:
     ctx: dict[str, Any] = {"hashlists": [str(p) for p in args.hashlist], "lenient": bool(args.lenient)}
     if not args.hashlist:
         ctx["hashlist_store"] = True
-    if getattr(args, "passphrase_file", None):
-        # Not stored: used once, here, to unlock the store for this process.
-        _PASSPHRASE_FILE[0] = args.passphrase_file
     return ctx
 
 
 _PASSPHRASE_FILE: list[Path | None] = [None]
+
+
+def _remember_passphrase_file(value: str) -> Path:
+    """argparse ``type=``: remember the file for this process (new scans and --resume alike); it is never
+    stored with the scan."""
+    _PASSPHRASE_FILE[0] = Path(value)
+    return Path(value)
 
 
 def _passphrase() -> str | None:

@@ -25,11 +25,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from appliance.errors import GapscanError
 from appliance.hashlist import serial
-from appliance.hashlist.builder import ListArrays, ListBuilder
+from appliance.hashlist.builder import ListArrays, ListBuilder, merge
 from appliance.hashlist.importers import ImportStats, detect_format, module_for
 from appliance.hashlist.index import LoadedList
 from appliance.hashlist.model import HashListFormatError, HashRecord, ListInfo
@@ -286,13 +284,15 @@ class HashListStore:
         if version <= base_version:
             raise GapscanError(f"list {name!r}: delta version {version} is not newer than {base_version}")
         base = self._decrypt(current, kek)
-        removed_keys = {(r.algorithm, bytes(r.digest)) for r in removed}
+        removed_by_alg: dict[str, list[bytes]] = {}
+        for r in removed:
+            removed_by_alg.setdefault(r.algorithm, []).append(bytes(r.digest))
         builder = ListBuilder()
-        builder.add_all(_records_of(base, removed_keys))
         builder.add_all(added)
+        merged = merge(base, builder.build(), removed_by_alg)
         info = ListInfo(name, version, current.meta.kind, current.meta.source_format,  # type: ignore[arg-type]
                         current.meta.source)
-        return self._install(info, builder.build(), kek, ImportStats())
+        return self._install(info, merged, kek, ImportStats())
 
     def remove(self, name: str) -> None:
         _check_name(name)
@@ -347,31 +347,3 @@ class HashListStore:
                 errors.append(str(exc))
         return lists, errors
 
-
-def _records_of(arrays: ListArrays, removed: set[tuple[str, bytes]]) -> Iterable[HashRecord]:
-    """The entries of a decrypted list as records (for deltas), minus ``removed``."""
-    sizes_known = arrays.sizes is not None and len(arrays.sizes)
-    size = int(arrays.sizes[0]) if sizes_known else None  # keeps the list "sized"; the size set is re-added below
-    for alg, ix in arrays.exact.items():
-        prefix, rest, payload = ix.arrays()
-        width = ix.width
-        raw = np.empty((len(prefix), width), dtype=np.uint8)
-        raw[:, :8] = prefix.astype(">u8").view(np.uint8).reshape(-1, 8)
-        raw[:, 8:] = rest.view(np.uint8).reshape(-1, width - 8)
-        for i in range(len(prefix)):
-            digest = raw[i].tobytes()
-            if (alg, digest) in removed:
-                continue
-            label = arrays.labels[int(payload[i])] if payload is not None else arrays.labels[0]
-            yield HashRecord(alg, digest, label, size)
-    if arrays.pdq_hashes is not None:
-        for i in range(len(arrays.pdq_hashes)):
-            digest = arrays.pdq_hashes[i].tobytes()
-            if ("pdq", digest) in removed:
-                continue
-            radius = int(arrays.pdq_radii[i])
-            yield HashRecord("pdq", digest, arrays.labels[int(arrays.pdq_payload[i])], size,
-                             None if radius < 0 else radius)
-    if sizes_known:
-        for s in arrays.sizes[1:]:
-            yield HashRecord("size-only", b"", None, int(s))

@@ -227,3 +227,12 @@ def test_index_memory_is_close_to_raw_digest_bytes() -> None:
         queries = np.frombuffer(raw[: 16 * 1000] + rng.bytes(16 * 1000), dtype="S16")
         got = ix.lookup(queries)
         assert (got[:1000] == np.arange(1000) % labels).all() and (got[1000:] == -1).all()
+
+
+def test_hashlist_file_option_reads_any_format(formats: Path) -> None:
+    """`gapscan scan --hashlist FILE` loads every importer's format, detected from the file."""
+    from appliance.hashlist.loading import load_list_file
+
+    for name, alg in (("vics-1.3-media.json", "md5"), ("clamav.hsb", "sha256"), ("NSRLFile.txt", "sha1")):
+        loaded, skipped = load_list_file(formats / name)
+        assert skipped == 0 and Matcher([loaded]).match({alg: digests_of(1)[alg]}), name
