@@ -1,6 +1,6 @@
 """Compact exact-digest index: one sorted fixed-width array per algorithm, vectorised batch lookup.
 
-Memory is the raw digest bytes plus a 4-byte payload (label id) per entry: no Python objects per entry.
+Memory is the raw digest bytes plus a 0-, 1- or 2-byte label id per entry: no Python objects per entry.
 """
 
 from __future__ import annotations
@@ -15,56 +15,127 @@ from appliance.hashing.digests import DIGEST_KINDS
 from appliance.hashlist.model import HashRecord, ListInfo
 
 NO_LABEL = np.uint32(0xFFFFFFFF)
+PREFIX = 8  # bytes of each digest held as a native uint64 (the binary-search key)
+
+
+def payload_dtype(label_count: int) -> np.dtype | None:
+    """The smallest unsigned type that holds a label id; ``None`` when a list has one label (no payload)."""
+    if label_count <= 1:
+        return None
+    if label_count <= 0xFF:
+        return np.dtype(np.uint8)
+    if label_count <= 0xFFFF:
+        return np.dtype(np.uint16)
+    return np.dtype(np.uint32)
+
+
+def split_digests(raw: bytes | bytearray | memoryview | np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n × width`` digest bytes → (uint64 big-endian prefix as native ints, ``S<width-8>`` rest)."""
+    b = np.frombuffer(raw, dtype=np.uint8) if not isinstance(raw, np.ndarray) else raw.view(np.uint8).ravel()
+    rows = b.reshape(-1, width)
+    prefix = np.ascontiguousarray(rows[:, :PREFIX]).view(">u8").ravel().astype(np.uint64)
+    rest = np.ascontiguousarray(rows[:, PREFIX:]).view(f"S{width - PREFIX}").ravel()
+    return prefix, rest
 
 
 class ExactIndex:
-    """Sorted digests of one algorithm. ``lookup`` answers many queries in one vectorised call."""
+    """Sorted, unique digests of one algorithm, held as two aligned arrays: the first 8 bytes as uint64 (binary
+    search on machine words) and the remaining bytes as fixed-width strings; plus a small-int label payload
+    (none when the list has a single label). Memory: exactly the digest bytes plus 0, 1 or 2 bytes per entry.
 
-    def __init__(self, algorithm: str, digests: np.ndarray, payload: np.ndarray) -> None:
+    ``lookup`` answers many queries in one vectorised call (queries are sorted first so the binary searches
+    walk memory in order)."""
+
+    def __init__(self, algorithm: str, prefix: np.ndarray, rest: np.ndarray, payload: np.ndarray | None) -> None:
         self.algorithm = algorithm
-        self.width = DIGEST_KINDS[algorithm].size if algorithm in DIGEST_KINDS else digests.dtype.itemsize
-        self._keys = digests  # dtype S<width>, sorted, unique
-        self._payload = payload  # uint32, aligned with _keys
+        self.width = DIGEST_KINDS[algorithm].size
+        self._prefix = prefix  # uint64, sorted (ties broken by _rest)
+        self._rest = rest  # S<width-8>
+        self._payload = payload  # small uints aligned with the keys, or None: every entry has label id 0
 
     @classmethod
-    def build(cls, algorithm: str, raw: bytes | bytearray | memoryview, payload: np.ndarray) -> ExactIndex:
-        """``raw`` is the concatenated digests (n × width bytes); ``payload`` one uint32 per digest.
-        Duplicates keep the first occurrence's payload."""
+    def build(cls, algorithm: str, raw: bytes | bytearray | memoryview, payload: np.ndarray | None,
+              label_count: int | None = None) -> ExactIndex:
+        """``raw`` is the concatenated digests (n × width bytes); ``payload`` one label id per digest.
+        Duplicates keep the first occurrence's payload. The payload is narrowed to the smallest type."""
         width = DIGEST_KINDS[algorithm].size
         keys = np.frombuffer(raw, dtype=f"S{width}")
-        if len(keys) != len(payload):
+        if payload is not None and len(keys) != len(payload):
             raise ValueError("payload length does not match digest count")
         order = np.argsort(keys, kind="stable")
         keys = keys[order]
-        payload = np.asarray(payload, dtype=np.uint32)[order]
+        if payload is not None:
+            payload = np.asarray(payload)[order]
+        del order
         if len(keys) > 1:
             keep = np.empty(len(keys), dtype=bool)
             keep[0] = True
             np.not_equal(keys[1:], keys[:-1], out=keep[1:])
-            keys, payload = keys[keep], payload[keep]
-        return cls(algorithm, np.ascontiguousarray(keys), np.ascontiguousarray(payload))
+            if not keep.all():
+                keys = keys[keep]
+                payload = payload[keep] if payload is not None else None
+        if payload is not None:
+            top = label_count if label_count is not None else (int(payload.max()) + 1 if len(payload) else 0)
+            dtype = payload_dtype(top)
+            payload = None if dtype is None else np.ascontiguousarray(payload, dtype=dtype)
+        prefix, rest = split_digests(keys.view(np.uint8), width)
+        return cls(algorithm, prefix, rest, payload)
+
+    @classmethod
+    def from_sorted(cls, algorithm: str, prefix: np.ndarray, rest: np.ndarray,
+                    payload: np.ndarray | None) -> ExactIndex:
+        """Adopt arrays already in index order (the encrypted store's load path: no sort, no copy)."""
+        return cls(algorithm, prefix, rest, payload)
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._prefix)
 
     @property
     def nbytes(self) -> int:
-        return self._keys.nbytes + self._payload.nbytes
+        return self._prefix.nbytes + self._rest.nbytes + (self._payload.nbytes if self._payload is not None else 0)
 
-    def lookup(self, queries: np.ndarray) -> np.ndarray:
-        """``queries``: dtype S<width> array. Returns the payload per query, or -1 where absent (int64)."""
-        out = np.full(len(queries), -1, dtype=np.int64)
-        if not len(self._keys) or not len(queries):
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(prefix, rest, payload) for serialisation by the store."""
+        return self._prefix, self._rest, self._payload
+
+    def lookup(self, queries: np.ndarray | bytes) -> np.ndarray:
+        """``queries``: dtype S<width> array (or concatenated bytes). Returns the label id per query, or -1
+        where absent (int64)."""
+        raw = queries.tobytes() if isinstance(queries, np.ndarray) else bytes(queries)
+        m = len(raw) // self.width
+        out = np.full(m, -1, dtype=np.int64)
+        n = len(self._prefix)
+        if not n or not m:
             return out
-        pos = np.searchsorted(self._keys, queries)
-        pos_clipped = np.minimum(pos, len(self._keys) - 1)
-        found = self._keys[pos_clipped] == queries
-        out[found] = self._payload[pos_clipped[found]]
+        qp, qr = split_digests(raw, self.width)
+        order = np.argsort(qp) if m > 64 else np.arange(m)
+        qp, qr = qp[order], qr[order]
+        pos = np.searchsorted(self._prefix, qp)
+        pos_c = np.minimum(pos, n - 1)
+        same_prefix = self._prefix[pos_c] == qp
+        found = same_prefix & (self._rest[pos_c] == qr)
+        # Several entries may share an 8-byte prefix: walk forward over them for the queries still unresolved.
+        pending = same_prefix & ~found
+        while pending.any():
+            pos_c[pending] += 1
+            pending &= pos_c < n
+            pc = np.minimum(pos_c, n - 1)
+            pending &= self._prefix[pc] == qp
+            hit = pending & (self._rest[pc] == qr)
+            found |= hit
+            pending &= ~hit
+        ids = np.zeros(m, dtype=np.int64)
+        if self._payload is not None:
+            ids[found] = self._payload[pos_c[found]]
+        result = np.where(found, ids, -1)
+        out[order] = result
         return out
 
     def contains(self, digest: bytes) -> int:
-        """Single lookup: payload or -1."""
-        return int(self.lookup(np.array([digest], dtype=f"S{self.width}"))[0])
+        """Single lookup: label id or -1."""
+        if len(digest) != self.width:
+            return -1
+        return int(self.lookup(digest)[0])
 
 
 @dataclass
@@ -78,6 +149,16 @@ class LoadedList:
     counts_by_label: dict[str | None, int] = field(default_factory=dict)
     #: Perceptual index (PDQ) built from the list's "pdq" records; see appliance/hashlist/pdq_index.py.
     pdq: Any = None
+    #: Allow-list fingerprints (appliance/hashlist/allow.py) of this list's entries marked false positive.
+    suppressed: frozenset[str] = frozenset()
+
+    def is_suppressed(self, algorithm: str, digest: bytes) -> bool:
+        """Was this match marked a false positive? (Perceptual analyzers should ask too.)"""
+        if not self.suppressed:
+            return False
+        from appliance.hashlist.allow import fingerprint
+
+        return fingerprint(algorithm, digest) in self.suppressed
 
     @property
     def entry_count(self) -> int:
@@ -107,11 +188,31 @@ class LoadedList:
             else:
                 sizes.append(rec.size)
         indexes = {
-            alg: ExactIndex.build(alg, bytes(buf), np.asarray(payload[alg], dtype=np.uint32))
+            alg: ExactIndex.build(alg, bytes(buf), np.asarray(payload[alg], dtype=np.uint32), len(labels))
             for alg, buf in raw.items()
         }
         size_arr = np.unique(np.asarray(sizes, dtype=np.int64)) if all_sized and sizes else None
         return cls(info, indexes, labels, size_arr, counts)
+
+
+    @classmethod
+    def from_arrays(cls, info: ListInfo, arrays: Any) -> LoadedList:
+        """Adopt a :class:`appliance.hashlist.builder.ListArrays` (the store's fast path: no per-entry loop)."""
+        counts: dict[str | None, int] = {
+            (None if k == "(none)" else k): v for k, v in arrays.categories.items()}
+        pdq = None
+        if arrays.pdq_hashes is not None and len(arrays.pdq_hashes):
+            pdq = build_pdq_index(arrays.pdq_hashes, arrays.pdq_payload, arrays.pdq_radii)
+        return cls(info, dict(arrays.exact), list(arrays.labels), arrays.sizes, counts, pdq)
+
+
+def build_pdq_index(hashes: np.ndarray, payload: np.ndarray, radii: np.ndarray) -> Any:
+    """The perceptual index (owned by the pdq area); ``None`` where that module is not installed yet."""
+    try:
+        from appliance.hashlist.pdq_index import PdqIndex  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return PdqIndex.build(hashes, payload, radii)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +260,6 @@ class Matcher:
                 if value is None:
                     continue
                 lid = index.contains(value)
-                if lid >= 0:
+                if lid >= 0 and not lst.is_suppressed(alg, value):
                     found.append(Match(lst.info, alg, value, lst.labels[lid]))
         return found

@@ -9,30 +9,28 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-from appliance.hashing.digests import parse_hex_digest
-from appliance.hashlist.model import HashListFormatError, HashRecord
+from appliance.hashlist.importers.common import ImportStats, RecordErrors, decode_line, hex_digest
+from appliance.hashlist.model import HashRecord
 
 FORMAT = "text"
-
-
-@dataclass
-class ImportStats:
-    records: int = 0
-    skipped: int = 0
+__all__ = ["FORMAT", "ImportStats", "iter_records", "sniff"]
 
 
 def sniff(head: bytes) -> bool:
-    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
-    first = text.split(None, 1)[0] if text.split() else b""
-    return len(first) in (32, 40, 64) and all(c in b"0123456789abcdefABCDEF" for c in first)
+    for raw in head.removeprefix(b"\xef\xbb\xbf").splitlines():
+        line = raw.strip()
+        if not line or line.startswith(b"#"):
+            continue
+        first = line.split(None, 1)[0]
+        return len(first) in (32, 40, 64) and all(c in b"0123456789abcdefABCDEF" for c in first)
+    return False
 
 
 def iter_records(path: str | os.PathLike[str], *, lenient: bool = False,
                  stats: ImportStats | None = None) -> Iterator[HashRecord]:
     stats = stats if stats is not None else ImportStats()
-    name = os.fspath(path)
+    errors = RecordErrors(path, lenient, stats)
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             if lineno == 1:
@@ -40,20 +38,13 @@ def iter_records(path: str | os.PathLike[str], *, lenient: bool = False,
             line = raw.strip()
             if not line or line.startswith(b"#"):
                 continue
-            try:
-                text = line.decode("utf-8")
-            except UnicodeDecodeError:
-                text = line.decode("latin-1")
-            parts = text.split(None, 1)
-            try:
-                algorithm, digest = parse_hex_digest(parts[0])
-            except ValueError as exc:
-                if lenient:
-                    stats.skipped += 1
-                    continue
-                raise HashListFormatError(name, lineno, "digest", str(exc)) from None
+            parts = decode_line(line).split(None, 1)
+            parsed = hex_digest(parts[0])
+            if isinstance(parsed, str):
+                errors.bad(lineno, "digest", parsed)
+                continue
             label = parts[1].strip() if len(parts) > 1 else None
             if label and label.startswith("*"):  # sha256sum binary-mode marker
                 label = label[1:]
             stats.records += 1
-            yield HashRecord(algorithm, digest, label or None)
+            yield HashRecord(parsed[0], parsed[1], label or None)

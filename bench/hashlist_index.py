@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""Hash-list store benchmark: import, encrypted size, unlock+load, memory, batch lookups, end-to-end scan,
+side by side with ClamAV (``clamscan`` with the same entries as ``.hdb``) and ``hashdeep -m -k``.
+
+    .venv/bin/python bench/hashlist_index.py                     # 10^7 entries (md5 + sha1 + size each)
+    .venv/bin/python bench/hashlist_index.py --entries 100000000 # 10^8 (needs ~15 GB free memory, time)
+
+Each entry is one known file: random MD5, SHA-1 and size; the gapscan list therefore holds N MD5 and N SHA-1
+digests (36·N raw digest bytes). A 1,000-file tree is scanned with 10 files whose digests are planted in the
+list. Each gapscan phase runs in its own process so its peak RSS is its own. Prints a table; --json for JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+PASSPHRASE = "bench passphrase"
+TREE_FILES = 1000
+PLANTED = 10
+BATCH = 1 << 20
+
+
+def rss_peak_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def rss_now_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+# -- data ------------------------------------------------------------------------------------------------
+def make_tree(root: Path, seed: int) -> list[tuple[bytes, bytes, int]]:
+    """1,000 files (1 KiB..64 KiB); returns (md5, sha1, size) of the 10 planted ones."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True)
+    planted = []
+    for i in range(TREE_FILES):
+        d = root / f"d{i % 20:02d}"
+        d.mkdir(exist_ok=True)
+        data = rng.bytes(int(rng.integers(1024, 65536)))
+        (d / f"f{i:04d}.bin").write_bytes(data)
+        if i % (TREE_FILES // PLANTED) == 0:
+            planted.append((hashlib.md5(data).digest(), hashlib.sha1(data).digest(), len(data)))
+    return planted
+
+
+def make_lists(n: int, work: Path, planted: list[tuple[bytes, bytes, int]], seed: int) -> tuple[Path, Path]:
+    """The same N entries as a hashdeep known-file list (gapscan and hashdeep) and a ClamAV .hdb."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed + 1)
+    hd, hdb = work / "known.hashdeep", work / "known.hdb"
+    with open(hd, "w") as fh_hd, open(hdb, "w") as fh_hdb:
+        fh_hd.write("%%%% HASHDEEP-1.0\n%%%% size,md5,sha1,filename\n## bench\n")
+        done = 0
+        while done < n:
+            k = min(BATCH, n - done)
+            md5 = rng.bytes(16 * k)
+            sha1 = rng.bytes(20 * k)
+            sizes = rng.integers(1, 1 << 24, k)
+            hd_lines, hdb_lines = [], []
+            for j in range(k):
+                m, s, z = md5[16 * j:16 * j + 16].hex(), sha1[20 * j:20 * j + 20].hex(), int(sizes[j])
+                if done == 0 and j < len(planted):
+                    m, s, z = planted[j][0].hex(), planted[j][1].hex(), planted[j][2]
+                hd_lines.append(f"{z},{m},{s},/known/{done + j}\n")
+                hdb_lines.append(f"{m}:{z}:Bench.Known-{done + j}\n")
+            fh_hd.write("".join(hd_lines))
+            fh_hdb.write("".join(hdb_lines))
+            done += k
+    return hd, hdb
+
+
+# -- gapscan phases (each in its own process) -------------------------------------------------------------
+def phase_import(state: Path, list_file: Path) -> dict:
+    from appliance.hashlist.store import HashListStore
+
+    t0 = time.perf_counter()
+    store = HashListStore.open(state, passphrase=PASSPHRASE)
+    t1 = time.perf_counter()
+    meta = store.import_file(list_file, fmt="hashdeep", name="bench")
+    t2 = time.perf_counter()
+    store.remember_for_boot()
+    return {"kdf_s": t1 - t0, "import_s": t2 - t1, "encrypted_bytes": meta.stored_bytes, "counts": meta.counts,
+            "peak_rss": rss_peak_bytes()}
+
+
+def phase_load(state: Path, queries: int) -> dict:
+    import numpy as np
+
+    from appliance.hashlist.store import HashListStore
+
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
+    base_rss = rss_now_bytes()
+    t0 = time.perf_counter()
+    store = HashListStore.open(state, passphrase=PASSPHRASE)
+    t1 = time.perf_counter()
+    lists, errors = store.load_active()
+    t2 = time.perf_counter()
+    assert not errors, errors
+    lst = lists[0]
+    loaded_rss = rss_now_bytes() - base_rss
+    index_bytes = sum(ix.nbytes for ix in lst.indexes.values())
+    raw_digest_bytes = sum(len(ix) * ix.width for ix in lst.indexes.values())
+    out = {"kdf_s": t1 - t0, "load_s": t2 - t1, "index_bytes": index_bytes, "raw_digest_bytes": raw_digest_bytes,
+           "rss_after_load": loaded_rss, "peak_rss": rss_peak_bytes()}
+    rng = np.random.default_rng(7)
+    for alg, ix in lst.indexes.items():
+        prefix, rest, _ = ix.arrays()
+        half = queries // 2
+        pick = rng.integers(0, len(ix), half)
+        present = np.empty((half, ix.width), dtype=np.uint8)
+        present[:, :8] = prefix[pick].astype(">u8").view(np.uint8).reshape(-1, 8)
+        present[:, 8:] = rest[pick].view(np.uint8).reshape(-1, ix.width - 8)
+        absent = np.frombuffer(rng.bytes(ix.width * (queries - half)), dtype=np.uint8).reshape(-1, ix.width)
+        q = np.concatenate([present, absent])[rng.permutation(queries)].view(f"S{ix.width}").ravel()
+        t = time.perf_counter()
+        found = ix.lookup(q)
+        dt = time.perf_counter() - t
+        singles = q[:20000]
+        t = time.perf_counter()
+        for d in singles:
+            ix.contains(bytes(d))
+        single_dt = time.perf_counter() - t
+        out[f"{alg}_lookups_per_s"] = queries / dt
+        out[f"{alg}_found"] = int((found >= 0).sum())
+        out[f"{alg}_single_lookups_per_s"] = len(singles) / single_dt
+    return out
+
+
+def _vm_hwm(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def timed(cmd: list[str], env: dict | None = None) -> tuple[float, subprocess.CompletedProcess[str], int]:
+    """Run, returning wall seconds, the result and the child's peak RSS (VmHWM after exec, polled; bytes)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, text=True)
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, _vm_hwm(proc.pid))
+            time.sleep(0.02)
+        dt = time.perf_counter() - t
+        out.seek(0)
+        err.seek(0)
+        result = subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read())
+    return dt, result, peak
+
+
+def child(phase: str, *args: str) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--phase", phase, *args], capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"phase {phase} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--entries", type=int, default=10_000_000)
+    ap.add_argument("--queries", type=int, default=1_000_000)
+    ap.add_argument("--workdir", type=Path, help="keep files here (default: a temp dir, removed)")
+    ap.add_argument("--no-peers", action="store_true", help="skip clamscan and hashdeep")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--phase", help=argparse.SUPPRESS)
+    ap.add_argument("--state", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--list-file", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.phase == "import":
+        print(json.dumps(phase_import(args.state, args.list_file)))
+        return
+    if args.phase == "load":
+        print(json.dumps(phase_load(args.state, args.queries)))
+        return
+
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="gapscan-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    runtime = work / "runtime"
+    env = {**os.environ, "GAPSCAN_RUNTIME_DIR": str(runtime), "GAPSCAN_TPM_TCTI": "none"}
+    os.environ.update(env)
+    try:
+        tree = work / "tree"
+        t = time.perf_counter()
+        planted = make_tree(tree, seed=1) if not tree.exists() else make_tree(work / "tree2", 1)
+        hd, hdb = make_lists(args.entries, work, planted, seed=1)
+        gen_s = time.perf_counter() - t
+        state = work / "state"
+        shutil.rmtree(state, ignore_errors=True)
+        state.mkdir()
+        r: dict = {"entries": args.entries, "queries": args.queries, "generate_s": gen_s,
+                   "list_file_bytes": hd.stat().st_size}
+        r["import"] = child("import", "--state", str(state), "--list-file", str(hd))
+        r["load"] = child("load", "--state", str(state), "--queries", str(args.queries))
+        scan_cmd = [sys.executable, "-m", "appliance", "--state-dir", str(state), "scan", str(tree), "--json",
+                    "--no-progress", "--algorithms", "md5,sha1"]
+        dt, proc, rss = timed(scan_cmd, env={**env, "PYTHONPATH": str(REPO)})
+        hits = json.loads(proc.stdout.splitlines()[-1])["summary"]["hits"] if proc.stdout else None
+        r["gapscan_scan"] = {"seconds": dt, "hits": hits, "peak_rss": rss, "rc": proc.returncode}
+        if not args.no_peers:
+            if shutil.which("clamscan"):
+                dt, proc, rss = timed(["clamscan", "--no-summary", "-i", "-r", "-d", str(hdb), str(tree)])
+                found = sum(1 for ln in proc.stdout.splitlines() if ln.endswith("FOUND"))
+                r["clamscan"] = {"seconds": dt, "hits": found, "peak_rss": rss, "rc": proc.returncode}
+            if shutil.which("hashdeep"):
+                dt, proc, rss = timed(["hashdeep", "-c", "md5,sha1", "-m", "-r", "-k", str(hd), str(tree)])
+                r["hashdeep"] = {"seconds": dt, "hits": len(proc.stdout.splitlines()), "peak_rss": rss,
+                                 "rc": proc.returncode}
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        print(json.dumps(r, indent=1))
+        return
+    report(r)
+
+
+def report(r: dict) -> None:
+    imp, load = r["import"], r["load"]
+    mb = 1e6
+    enc = imp["encrypted_bytes"]
+    print(f"gapscan hash-list bench: {r['entries']:,} entries (md5 + sha1 + size each); machine: "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (shared)")
+    print(f"  list file (hashdeep text)     {r['list_file_bytes'] / mb:10.1f} MB  "
+          f"(generated in {r['generate_s']:.1f} s)")
+    print(f"  import (stream+index+encrypt) {imp['import_s']:10.1f} s   "
+          f"({r['entries'] / imp['import_s']:,.0f} rows/s), peak RSS {imp['peak_rss'] / mb:.0f} MB")
+    print(f"  encrypted size                {enc / mb:10.1f} MB  (raw digests {load['raw_digest_bytes'] / mb:.1f} MB)")
+    print(f"  unlock (Argon2id)             {load['kdf_s']:10.2f} s")
+    print(f"  decrypt + load                {load['load_s']:10.2f} s   ({enc / mb / load['load_s']:.0f} MB/s of "
+          "encrypted list)")
+    print(f"  index memory                  {load['index_bytes'] / mb:10.1f} MB  "
+          f"({load['index_bytes'] / load['raw_digest_bytes']:.3f} x raw digest bytes)")
+    print(f"  RSS added by load             {load['rss_after_load'] / mb:10.1f} MB  "
+          f"({load['rss_after_load'] / load['raw_digest_bytes']:.3f} x raw); load-process peak "
+          f"{load['peak_rss'] / mb:.0f} MB")
+    for alg in ("md5", "sha1"):
+        if f"{alg}_lookups_per_s" in load:
+            print(f"  {alg} batch lookups (1 core)    {load[f'{alg}_lookups_per_s'] / 1e6:10.2f} M/s "
+                  f"(found {load[f'{alg}_found']:,} of {r['queries']:,} queries, half present); "
+                  f"single {load[f'{alg}_single_lookups_per_s'] / 1e3:.0f} k/s")
+    print("  end to end: load + scan of 1,000 files with 10 planted hits")
+    for name in ("gapscan_scan", "clamscan", "hashdeep"):
+        if name in r:
+            x = r[name]
+            print(f"    {name:<12} {x['seconds']:8.1f} s  hits {x['hits']}  peak RSS {x['peak_rss'] / mb:.0f} MB"
+                  f"  rc {x['rc']}")
+
+
+if __name__ == "__main__":
+    main()
