@@ -1,0 +1,42 @@
+"""A/B software slots: install into the inactive slot, switch only after a complete install, fall back
+when the new release does not mark itself good within MAX_TRIAL_BOOTS starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from appliance.update import apply_bundle, boot, load_slots, mark_good
+from appliance.update.software import MAX_TRIAL_BOOTS, current_release
+from tests.update.conftest import Vendor
+
+
+def test_fallback_unless_marked_good(appliance: Path, vendor: Vendor) -> None:
+    apply_bundle(vendor.software(1), state_dir=appliance, actor="t")
+    boot(appliance)
+    mark_good(appliance)
+    apply_bundle(vendor.software(2), state_dir=appliance, actor="t")
+    s = load_slots(appliance)
+    assert (s["current"], s["previous"], s["pending"], s["versions"]) == ("b", "a", True, {"a": 1, "b": 2})
+    for _ in range(MAX_TRIAL_BOOTS):
+        assert boot(appliance)["current"] == "b"
+    s = boot(appliance)
+    assert (s["current"], s["fell_back_from"], s["pending"]) == ("a", "b", False)
+    assert (current_release(appliance) / "VERSION").read_bytes() == b"1\n"  # type: ignore[operator]
+    # the abandoned v2 stays refused as a replay (equal to the floor: no-op), v3 installs into slot b
+    assert apply_bundle(vendor.software(2), state_dir=appliance, actor="t").action == "no-op"
+    apply_bundle(vendor.software(3), state_dir=appliance, actor="t")
+    boot(appliance)
+    mark_good(appliance)
+    for _ in range(MAX_TRIAL_BOOTS + 2):
+        boot(appliance)
+    s = load_slots(appliance)
+    assert (s["current"], s["versions"]["b"], s["pending"]) == ("b", 3, False)
+    assert (current_release(appliance) / "VERSION").read_bytes() == b"3\n"  # type: ignore[operator]
+
+
+def test_install_never_touches_the_running_slot(appliance: Path, vendor: Vendor) -> None:
+    apply_bundle(vendor.software(1), state_dir=appliance, actor="t")
+    running = appliance / "software" / "a"
+    before = {p: p.read_bytes() for p in running.rglob("*") if p.is_file()}
+    apply_bundle(vendor.software(2), state_dir=appliance, actor="t")
+    assert {p: p.read_bytes() for p in running.rglob("*") if p.is_file()} == before
