@@ -55,7 +55,11 @@ def apply_bundle(path: Path, *, state_dir: Path, actor: str, trust: Path | None 
             if after_copy:
                 after_copy()
             verified = verify_bundle(copy, state_dir=state_dir, trust=trust, clock=clock, expect_kind=expect_kind)
-            result = _install(verified, copy, state_dir)
+            try:
+                result = _install(verified, copy, state_dir)
+            except OSError as exc:  # disk full, I/O error: the pointer/list was not switched, old state stands
+                raise BundleRefused("install-failed", f"writing the update failed: {exc.strerror or exc} "
+                                                      "(the installed version is unchanged)") from None
         except BundleRefused as refused:
             exc = refused.for_bundle(verified.id) if verified is not None else refused
             _audit(state_dir, actor, "refused", audit_source, verified, reason=exc.reason, detail=exc.detail,
