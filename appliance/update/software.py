@@ -59,14 +59,18 @@ def install_release(state_dir: Path, *, copy: Path, data_offset: int, members: l
     for leftover in (staging, old):
         shutil.rmtree(leftover, ignore_errors=True)
     staging.mkdir(mode=0o755)
-    with open(copy, "rb") as fh:
-        fh.seek(data_offset)
-        for member in members:
-            _extract(fh, staging, member)
-    release = {"version": version, "bundle": bundle_id, "installed_at": int(time.time())}
-    write_file(staging / RELEASE_FILE, json.dumps(release).encode(), mode=0o644)
-    for d in sorted({(staging / m.name).parent for m in members} | {staging}, key=lambda p: -len(p.parts)):
-        fsync_dir(d)
+    try:
+        with open(copy, "rb") as fh:
+            fh.seek(data_offset)
+            for member in members:
+                _extract(fh, staging, member)
+        release = {"version": version, "bundle": bundle_id, "installed_at": int(time.time())}
+        write_file(staging / RELEASE_FILE, json.dumps(release).encode(), mode=0o644)
+        for d in sorted({(staging / m.name).parent for m in members} | {staging}, key=lambda p: -len(p.parts)):
+            fsync_dir(d)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # a failed install leaves nothing behind
+        raise
     if (root / target).exists():
         os.rename(root / target, old)
         step(f"rename {target} to .{target}.old")

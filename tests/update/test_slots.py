@@ -40,3 +40,27 @@ def test_install_never_touches_the_running_slot(appliance: Path, vendor: Vendor)
     before = {p: p.read_bytes() for p in running.rglob("*") if p.is_file()}
     apply_bundle(vendor.software(2), state_dir=appliance, actor="t")
     assert {p: p.read_bytes() for p in running.rglob("*") if p.is_file()} == before
+
+
+def test_disk_full_mid_install_is_a_clean_refusal(appliance: Path, vendor: Vendor, monkeypatch) -> None:
+    import errno
+
+    import pytest
+
+    from appliance.update import BundleRefused, software
+    from tests.update.conftest import state_snapshot
+
+    apply_bundle(vendor.software(1), state_dir=appliance, actor="t")
+    before = state_snapshot(appliance)
+    real = software.write_file
+
+    def full(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(software, "write_file", full)
+    with pytest.raises(BundleRefused) as info:
+        apply_bundle(vendor.software(2), state_dir=appliance, actor="t")
+    assert info.value.reason == "install-failed" and "No space left on device" in str(info.value)
+    assert state_snapshot(appliance) == before
+    monkeypatch.setattr(software, "write_file", real)
+    assert apply_bundle(vendor.software(2), state_dir=appliance, actor="t").action == "installed"
