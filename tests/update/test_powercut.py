@@ -46,9 +46,8 @@ def lists_state(state_dir: Path) -> list[tuple[str, int, dict[str, int]]]:
 
 def run_installer(state_dir: Path, bundle: Path, **env: str) -> subprocess.CompletedProcess[str]:
     extra = {"GAPSCAN_PASSPHRASE": "update-tests-passphrase", **env}
-    return subprocess.run([sys.executable, "-m", "tests.update.installer", "--state-dir", str(state_dir),
-                           "bundle", "apply", str(bundle)], capture_output=True, text=True, timeout=60, cwd=REPO,
-                          env=gapscan_env(None, **extra))
+    return subprocess.run([sys.executable, "-m", "tests.update.installer", str(state_dir), str(bundle)],
+                          capture_output=True, text=True, timeout=60, cwd=REPO, env=gapscan_env(None, **extra))
 
 
 def count_steps(template: Path, bundle: Path, tmp: Path) -> list[str]:
