@@ -140,6 +140,11 @@ def _install_software(v: VerifiedBundle, copy: Path, state_dir: Path) -> ApplyRe
                                         "accepted", bundle=v.id)
     if m.version == int(slots["floor"]):
         return ApplyResult(v, "no-op", f"software v{m.version} is already installed")
+    if slots["pending"] and slots["previous"]:
+        raise BundleRefused("pending-confirmation", f"software v{slots['versions'][slots['current']]} in slot "
+                                                    f"{slots['current']} is still on trial; it must mark itself good "
+                                                    "(or fall back) before another release may overwrite slot "
+                                                    f"{slots['previous']}, the last good one", bundle=v.id)
     slot = software.install_release(state_dir, copy=copy, data_offset=v.data_offset, members=list(m.members),
                                     version=m.version, bundle_id=v.id)
     _raise_floors(state_dir, v, Versions.load(state_dir))

@@ -48,8 +48,9 @@ def copy_bundle(src: Path, dest_dir: Path, *, opener: Opener = open_bundle_file,
             if copied > max_bytes:
                 raise BundleRefused("too-large", f"{src} grew beyond {max_bytes} bytes while being copied")
             out.write(chunk)
+        step("write bundle copy")
         out.flush()
         os.fsync(out.fileno())
     os.chmod(dest, 0o400)
-    step("copy bundle")
+    step("fsync bundle copy")
     return dest

@@ -9,7 +9,8 @@ REASONS = frozenset({
     "not-a-file", "read-error", "too-large", "truncated", "malformed", "unexpected-data",
     "missing-signature", "bad-signature", "unknown-key", "revoked-key", "dev-key", "below-threshold",
     "wrong-role", "wrong-product", "wrong-kind", "unsafe-member", "hash-mismatch", "malformed-member",
-    "rollback", "wrong-base", "no-trust-root", "store-unavailable", "store-locked", "install-failed",
+    "rollback", "wrong-base", "pending-confirmation", "no-trust-root", "store-unavailable", "store-locked",
+    "install-failed",
 })
 
 

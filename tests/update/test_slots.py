@@ -64,3 +64,22 @@ def test_disk_full_mid_install_is_a_clean_refusal(appliance: Path, vendor: Vendo
     assert state_snapshot(appliance) == before
     monkeypatch.setattr(software, "write_file", real)
     assert apply_bundle(vendor.software(2), state_dir=appliance, actor="t").action == "installed"
+
+
+def test_no_second_install_over_the_last_good_slot_while_on_trial(appliance: Path, vendor: Vendor) -> None:
+    import pytest
+
+    from appliance.update import BundleRefused
+    from tests.update.conftest import state_snapshot
+
+    apply_bundle(vendor.software(1), state_dir=appliance, actor="t")
+    mark_good(appliance)
+    apply_bundle(vendor.software(2), state_dir=appliance, actor="t")  # slot b, on trial; slot a = last good
+    before = state_snapshot(appliance)
+    with pytest.raises(BundleRefused) as info:
+        apply_bundle(vendor.software(3), state_dir=appliance, actor="t")
+    assert info.value.reason == "pending-confirmation" and "slot a, the last good one" in str(info.value)
+    assert state_snapshot(appliance) == before
+    mark_good(appliance)
+    assert apply_bundle(vendor.software(3), state_dir=appliance, actor="t").action == "installed"
+    assert load_slots(appliance)["current"] == "a"
