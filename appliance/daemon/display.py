@@ -48,9 +48,14 @@ def scanning(percent: int | None, files: int) -> Screen:
     return line1, _fit(f"{files} files")
 
 
-def result(hits: int, files: int, errors: int) -> list[Screen]:
-    """The result of a drive's scans, then the all-clear to unplug."""
-    first: Screen = (f"HITS: {hits}", "see web UI") if hits else ("CLEAN", _fit(f"{files} files"))
+def result(hits: int, files: int, errors: int, *, complete: bool = True) -> list[Screen]:
+    """The result of a drive's scans, then the all-clear to unplug. A stopped scan is never called clean."""
+    if hits:
+        first: Screen = (f"HITS: {hits}", "see web UI")
+    elif complete:
+        first = ("CLEAN", _fit(f"{files} files"))
+    else:
+        first = ("SCAN STOPPED", _fit(f"{files} files"))
     pages = [first]
     if errors and not hits:
         pages.append((f"{errors} UNREADABLE", "see web UI"))
@@ -73,6 +78,7 @@ def lights_for(state: str) -> Lights:
         "announced": Lights(frozenset({"ready"}), frozenset({"ready"})),
         "scanning": Lights(frozenset({"scanning"}), frozenset({"scanning"})),
         "clean": Lights(frozenset({"ready"})),
+        "stopped": Lights(frozenset({"ready"}), frozenset({"ready"})),
         "hits": Lights(frozenset({"hit"})),
         "error": Lights(frozenset({"error"})),
     }[state]

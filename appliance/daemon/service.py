@@ -47,6 +47,7 @@ class DriveState:
     hits: int = 0
     errors: int = 0
     reason: str | None = None  # fixed words for the panel when state == error
+    complete: bool = True  # every volume's scan finished (False: stopped by EJECT or removal)
     inserted_at: float = field(default_factory=time.time)
 
     def to_json(self) -> dict[str, Any]:
@@ -250,7 +251,7 @@ class Daemon(Observer):
             if worker.busy():
                 raise GapscanError(f"drive {key} is already being scanned")
             state.state, state.scans, state.files, state.hits, state.errors = "queued", [], 0, 0, 0
-            state.percent, state.reason = None, None
+            state.percent, state.reason, state.complete = None, None, True
         for v in volumes:
             worker.submit(Job(v.spec, origin, volume=v))
         self.log("scan.queued", drive=key, volumes=len(volumes), origin=origin)
@@ -264,8 +265,8 @@ class Daemon(Observer):
             raise GapscanError(f"no drive {key!r} is attached")
         interrupted = worker.cancel_all("ejected") if worker else []
         with self.lock:
-            if state.state in ("announced", "queued", "scanning", "error"):
-                state.state = "done"
+            if state.state in ("announced", "queued", "error") or (state.state == "scanning" and not interrupted):
+                state.state, state.complete = "done", False
         self.log("media.ejected", drive=key, interrupted=interrupted)
         return interrupted
 
@@ -358,21 +359,28 @@ class Daemon(Observer):
             state.files = sum(s.get("files", 0) for s in state.scans)
             state.hits = sum(s.get("hits", 0) for s in state.scans)
             state.errors = sum(s.get("errors", 0) for s in state.scans)
-            if worker is not None and worker.busy() and worker.current is not job:
+            if worker is not None and worker.pending():
                 return  # more volumes of this drive to go
             if state.state == "error":
                 return
-            failed = any(s.get("status") not in ("finished", "running") for s in state.scans)
-            state.state = "done"
             state.percent = None
-        self._signal(key, "hits" if state.hits else ("error" if failed and not job.cancel_reason else "clean"))
+            state.complete = all(s.get("status") == "finished" for s in state.scans)
+            failed = any(s.get("status") == "failed" for s in state.scans)
+            if failed and not state.hits:
+                state.state, state.reason = "error", "scan failed"
+                outcome = "error"
+            else:
+                state.state = "done"
+                outcome = "hits" if state.hits else ("clean" if state.complete else "stopped")
+        self._signal(key, outcome)
 
     def _signal(self, key: str, outcome: str) -> None:
         """The end-of-scan sound: once per drive and outcome."""
         if self.panel is None or f"{key}:{outcome}" in self._beeped:
             return
         self._beeped.add(f"{key}:{outcome}")
-        pattern = {"hits": (3, 400, 200), "error": (2, 100, 100), "clean": (1, 150, 0)}[outcome]
+        pattern = {"hits": (3, 400, 200), "error": (2, 100, 100), "clean": (1, 150, 0),
+                   "stopped": (1, 80, 0)}[outcome]
         self.panel.beep(*pattern)
 
     # -- the panel -----------------------------------------------------------------------------------
@@ -390,8 +398,9 @@ class Daemon(Observer):
             if newest.state == "error":
                 return [display.error(newest.reason or "see web UI")], display.lights_for("error")
             if newest.state == "done":
-                lights = "hits" if newest.hits else ("error" if newest.errors and not newest.files else "clean")
-                return display.result(newest.hits, newest.files, newest.errors), display.lights_for(lights)
+                lights = "hits" if newest.hits else ("clean" if newest.complete else "stopped")
+                return (display.result(newest.hits, newest.files, newest.errors, complete=newest.complete),
+                        display.lights_for(lights))
             readable = sum(1 for v in newest.drive.volumes if v.readable)
             return [display.announced(readable)], display.lights_for("announced")
         lists, url, fingerprint = self._idle_facts()

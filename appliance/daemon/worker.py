@@ -75,6 +75,11 @@ class DeviceWorker:
         with self._lock:
             return self.current is not None or bool(self._pending)
 
+    def pending(self) -> int:
+        """Jobs waiting behind the current one."""
+        with self._lock:
+            return len(self._pending)
+
     def submit(self, job: Job) -> None:
         with self._lock:
             self._pending.append(job)

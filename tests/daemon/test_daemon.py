@@ -34,11 +34,17 @@ def test_inserted_drive_is_scanned_and_hits_are_signalled(start_daemon, state_di
     assert d.panel.wait_for(lambda hw: hw.lines[0].startswith("GAPSCAN READY"), timeout=10)
     assert d.panel.wait_for(lambda hw: "192.0.2.10" in hw.lines[1], timeout=5)  # idle pages rotate
 
+    second = tmp_path / "second-partition"
+    second.mkdir()
+    (second / "readme.txt").write_text("hello\n")
     d.inject("add", "/dev/sdb", [{"devnode": str(demo.media), "fstype": "vfat", "label": "STICK",
                                   "used": _files_size(demo.media)},
-                                 {"devnode": "/dev/sdb2", "fstype": None, "label": "RAW"}])
+                                 {"devnode": "/dev/sdb2", "fstype": None, "label": "RAW"},
+                                 {"devnode": str(second), "fstype": "ext4", "label": "DATA"}])
     drive = d.wait_drive("/dev/sdb", lambda dr: dr["state"] == "done")
-    assert (drive["hits"], drive["files"], len(drive["scans"])) == (3, 9, 1)  # the unreadable volume skipped
+    # Both readable volumes scanned one after the other; the unformatted one skipped.
+    assert (drive["hits"], drive["files"], len(drive["scans"])) == (3, 10, 2)
+    assert [s["status"] for s in drive["scans"]] == ["finished", "finished"]
 
     assert d.panel.wait_for(lambda hw: hw.text() == "HITS: 3\nsee web UI", timeout=5)
     assert d.panel.wait_for(lambda hw: hw.text() == "REMOVE DRIVE\nsafe to unplug", timeout=5)
@@ -155,13 +161,24 @@ def test_command_channel_and_sigterm_checkpoint(start_daemon, state_dir, many_fi
     assert isinstance(connect(state_dir), ScanController)  # no daemon: a local controller
 
 
-def test_cancel_through_the_daemon(start_daemon, state_dir, many_files):
+def test_cancel_and_eject(start_daemon, state_dir, many_files):
     d = start_daemon("--auto-scan", "off")
     scan_id = d.client.start(str(many_files))
     assert d.client.cancel(scan_id) is True
     assert d.client.wait(scan_id, timeout=30) == 2
     assert d.client.status(scan_id).status == "interrupted"
     assert d.client.cancel(scan_id) is False
+
+    # EJECT on the panel mid-scan: the scan stops (resumable) and the panel says it is safe to unplug.
+    d.inject("add", "/dev/sdf", [{"devnode": str(many_files), "fstype": "vfat"}])
+    d.wait_drive("/dev/sdf", lambda dr: dr["state"] == "announced")
+    d.panel.press("SCAN")
+    drive = d.wait_drive("/dev/sdf", lambda dr: dr["state"] == "scanning")
+    d.panel.press("EJECT")
+    drive = d.wait_drive("/dev/sdf", lambda dr: dr["state"] == "done")
+    assert drive["scans"][0]["status"] == "interrupted"
+    assert d.panel.wait_for(lambda hw: hw.lines[0].rstrip() == "SCAN STOPPED", timeout=5)  # never "CLEAN"
+    assert d.panel.wait_for(lambda hw: hw.text() == "REMOVE DRIVE\nsafe to unplug", timeout=5)
     assert d.stop() == 0
 
 

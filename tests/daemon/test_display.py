@@ -23,6 +23,7 @@ def test_screens_fit_the_display_and_say_what_the_issue_asks():
     assert display.result(3, 10, 0)[0] == ("HITS: 3", "see web UI")
     assert display.result(0, 10, 0)[0] == ("CLEAN", "10 files")
     assert display.result(0, 10, 0)[-1][0] == "REMOVE DRIVE"
+    assert display.result(0, 10, 0, complete=False)[0] == ("SCAN STOPPED", "10 files")  # never "CLEAN" then
     idle = display.idle_pages([("nsrl", 7)], "https://10.0.0.5", "AB:CD:EF")
     assert ("GAPSCAN READY", "nsrl v7") in idle and ("WEB UI", "10.0.0.5") in idle
     assert ("CERT SHA-256", "ABCDEF") in idle
@@ -33,4 +34,4 @@ def test_no_screen_takes_text_from_media():
     # Structural guarantee: the result/progress screens accept numbers only, so no file name can be passed.
     for fn in (display.scanning, display.result, display.announced):
         for name, param in inspect.signature(fn).parameters.items():
-            assert param.annotation in ("int", "int | None"), (fn.__name__, name)
+            assert param.annotation in ("int", "int | None", "bool"), (fn.__name__, name)
