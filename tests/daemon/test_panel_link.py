@@ -167,3 +167,48 @@ def test_firmware_files_compile():
     device = Path(P.__file__).parent / "device"
     for path in [*device.glob("*.py"), Path(P.__file__)]:
         py_compile.compile(str(path), doraise=True)
+
+
+def _frame_v(version: int, seq: int, msg_type: int, payload: bytes) -> bytes:
+    body = bytes((version, seq, msg_type)) + payload
+    crc = P.crc16(body)
+    body += bytes((crc >> 8, crc & 0xFF))
+    out = bytearray((P.FLAG,))
+    for b in body:
+        out += bytes((P.ESC, b ^ 0x20)) if b in (P.FLAG, P.ESC) else bytes((b,))
+    return bytes(out) + bytes((P.FLAG,))
+
+
+def test_a_panel_with_other_protocol_version_is_told_to_update(link):
+    import select
+    import threading
+    import tty
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    link.symlink_to(os.ttyname(slave))
+    stop = threading.Event()
+
+    def future_panel() -> None:  # answers every HELLO, but in protocol v2 frames
+        decoder = P.Decoder()
+        while not stop.is_set():
+            if select.select([master], [], [], 0.05)[0]:
+                for seq, msg_type, payload in decoder.feed(os.read(master, 1024)):
+                    if msg_type == P.HELLO:
+                        os.write(master, _frame_v(2, seq, P.IDENT, payload + b"\x02\x10\x02fw 2.0"))
+
+    t = threading.Thread(target=future_panel, daemon=True)
+    t.start()
+    host = fast_host(link)
+    try:
+        deadline = time.monotonic() + 4
+        while "another protocol version" not in (host.state().problem or "") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "another protocol version" in host.state().problem
+        assert "flash the panel firmware" in host.state().problem
+    finally:
+        host.close()
+        stop.set()
+        t.join()
+        os.close(master)
+        os.close(slave)

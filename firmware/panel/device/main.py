@@ -10,6 +10,7 @@ import time
 
 import config
 import core
+import micropython
 import protocol as P
 from machine import I2C, PWM, Pin
 
@@ -64,6 +65,8 @@ class Hardware:
 
 
 def main():
+    # Frames are binary: a 0x03 byte must not raise KeyboardInterrupt (the REPL's Ctrl-C) in the middle of one.
+    micropython.kbd_intr(-1)
     hw = Hardware()
     out = sys.stdout.buffer
     panel = core.PanelCore(hw, out.write)
@@ -92,4 +95,9 @@ def main():
         hw.tick(now)
 
 
-main()
+while True:
+    try:
+        main()
+    except Exception as exc:  # never fall back to the REPL on the host's line: show it and start again
+        sys.print_exception(exc)
+        time.sleep(1)
