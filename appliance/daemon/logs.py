@@ -7,6 +7,7 @@ holds any (lists are loaded by the scan subprocesses), and field names that woul
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
@@ -14,6 +15,20 @@ from typing import Any, TextIO
 
 #: Keys a log record may never carry: digests and contents belong in the encrypted store and results only.
 FORBIDDEN_KEYS = frozenset({"md5", "sha1", "sha256", "pdq", "digest", "hash", "hashes", "content", "data"})
+
+
+#: A run of hex this long is a digest (MD5 and up) or key material: never written, whatever the field.
+_HEXRUN = re.compile(r"[0-9a-fA-F]{32,}")
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return _HEXRUN.sub("[hex redacted]", value)
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    return value
 
 
 class JsonLog:
@@ -25,7 +40,8 @@ class JsonLog:
         bad = FORBIDDEN_KEYS.intersection(fields)
         if bad:
             raise ValueError(f"log field {sorted(bad)[0]!r} may carry hash values; log counts and ids instead")
-        record = {"ts": round(time.time(), 3), "level": level, "event": event, **fields}
+        # Defence in depth: a message quoting a malformed hash-list line must not leak the value into the journal.
+        record = {"ts": round(time.time(), 3), "level": level, "event": event, **_scrub(fields)}
         line = json.dumps(record, default=str, ensure_ascii=True)
         with self._lock:
             try:
