@@ -110,12 +110,24 @@ def start_daemon(state_dir: Path, tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def many_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """6,000 one-line files: a scan that takes a few seconds, long enough to pull the drive mid-way."""
-    root = tmp_path_factory.mktemp("many") / "volume"
-    for d in range(6):
+def many_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """8,000 one-line files: a scan that takes a few seconds, long enough to pull the drive mid-way.
+
+    Made on tmpfs (/dev/shm) when there is one: creating many files on the CI disk is the slow part.
+    """
+    import shutil
+    import tempfile
+
+    shm = Path("/dev/shm")
+    base = Path(tempfile.mkdtemp(prefix="gapscan-many-", dir=shm)) if shm.is_dir() and os.access(shm, os.W_OK) \
+        else tmp_path_factory.mktemp("many")
+    root = base / "volume"
+    for d in range(8):
         sub = root / f"dir{d}"
         sub.mkdir(parents=True)
         for i in range(1000):
-            (sub / f"file{i:04d}.txt").write_bytes(b"%d\n" % i)
-    return root
+            fd = os.open(sub / f"file{i:04d}.txt", os.O_WRONLY | os.O_CREAT, 0o644)
+            os.write(fd, b"%d\n" % i)
+            os.close(fd)
+    yield root
+    shutil.rmtree(base, ignore_errors=True)
