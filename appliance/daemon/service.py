@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -35,6 +36,8 @@ from appliance.selftest import SelfTestReport
 
 #: How long a manual ``start`` waits for its self-test and for the scan to be recorded.
 START_WAIT = 180.0
+#: Environment a client may hand to a scan (secrets that must not go on a command line).
+SCAN_ENV_ALLOWED = frozenset({"GAPSCAN_SMB_PASSWORD", "GAPSCAN_PASSPHRASE"})
 
 
 @dataclass
@@ -294,12 +297,12 @@ class Daemon(Observer):
             return worker
 
     def key_for_source(self, source: str) -> str:
-        """The device a manual scan occupies: the drive owning that volume, else the source itself."""
+        """The device a manual scan occupies: the drive owning that volume, else ``device_key(source)``."""
         with self.lock:
             for key, state in self.drives.items():
                 if source == key or any(v.spec == source for v in state.drive.volumes):
                     return key
-        return source
+        return device_key(source)
 
     # -- worker callbacks (Observer) -----------------------------------------------------------------
     def selftest_done(self, key: str, job: Job, report: SelfTestReport) -> None:
@@ -477,6 +480,10 @@ class Daemon(Observer):
             raise GapscanError("extra_args must be a list of strings")
         if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
             raise GapscanError("env must map names to strings")
+        refused = sorted(k for k in env if k not in SCAN_ENV_ALLOWED)
+        if refused:  # e.g. LD_PRELOAD: the channel must not become a way to run code as the service user
+            raise GapscanError(f"env {refused[0]!r} may not be passed to a scan (allowed: "
+                               f"{', '.join(sorted(SCAN_ENV_ALLOWED))})")
         key = self.key_for_source(source)
         with self.lock:
             worker = self._worker(key)
@@ -495,6 +502,24 @@ class Daemon(Observer):
         with self.lock:
             workers = list(self.workers.values())
         return any(w.cancel_scan(scan_id) for w in workers) or self.controller.cancel(scan_id)
+
+
+def device_key(source: str) -> str:
+    """What one physical device a source lives on: /dev/sdb1 -> /dev/sdb, nvme0n1p2 -> nvme0n1,
+    smb://user@host:445/share/sub -> smb://host/share; anything else (a directory, an image) is its own."""
+    if source.startswith("smb://"):
+        rest = source[len("smb://"):]
+        host, _, path = rest.partition("/")
+        host = host.rpartition("@")[2].split(":")[0].lower()
+        share = path.split("/")[0].lower()
+        return f"smb://{host}/{share}"
+    m = re.fullmatch(r"(/dev/(?:nvme\d+n\d+|mmcblk\d+|loop\d+))p\d+", source)
+    if m:
+        return m.group(1)
+    m = re.fullmatch(r"(/dev/[sh]d[a-z]+)\d+", source)
+    if m:
+        return m.group(1)
+    return source
 
 
 def _guess_web_url() -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -140,6 +141,16 @@ def test_command_channel_and_sigterm_checkpoint(start_daemon, state_dir, many_fi
     assert info["panel"]["connected"] is True and info["watchdog"] is True
     with pytest.raises(GapscanError, match="unknown op 'format'"):
         d.client.call("format")
+    with pytest.raises(GapscanError, match="'LD_PRELOAD' may not be passed"):
+        d.client.start(str(many_files), env={"LD_PRELOAD": "/tmp/evil.so"})
+    with socket.socket(socket.AF_UNIX) as raw:  # a confused or hostile client cannot take the channel down
+        raw.connect(str(d.client.path))
+        raw.sendall(b"{not json\n" + b"x" * 70000 + b"\n")
+        reader = raw.makefile("rb")
+        replies = reader.readline(), reader.readline()
+    assert b"malformed request" in replies[0]
+    assert b"request longer than 65536 bytes" in replies[1]
+    assert d.client.ping()["ok"] is True
 
     scan_id = d.client.start(str(many_files))
     assert d.client.running() == [scan_id]
@@ -233,3 +244,13 @@ def test_gapscand_refuses_a_second_instance(start_daemon, state_dir):
     assert second.returncode == 2
     assert "another gapscand already answers" in second.stdout
     assert d.stop() == 0
+
+
+def test_device_keys_group_partitions_and_shares():
+    from appliance.daemon.service import device_key
+
+    assert device_key("/dev/sdb1") == device_key("/dev/sdb2") == "/dev/sdb"
+    assert device_key("/dev/nvme0n1p3") == "/dev/nvme0n1"
+    assert device_key("/dev/mmcblk0p1") == "/dev/mmcblk0"
+    assert device_key("smb://alice@NAS:445/Evidence/case1") == device_key("smb://nas/evidence/case2")
+    assert device_key("/srv/images/disk.E01") == "/srv/images/disk.E01"
