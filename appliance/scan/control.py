@@ -17,9 +17,13 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from appliance.errors import GapscanError
 from appliance.results.store import ResultStore
+
+if TYPE_CHECKING:
+    from appliance.daemon.client import DaemonClient
 
 #: How long ``start`` waits for a scan subprocess to record its scan before calling it failed.
 START_TIMEOUT = 60.0
@@ -123,3 +127,23 @@ def _reap(proc: subprocess.Popen[bytes], log: object) -> None:
     close = getattr(log, "close", None)
     if close:
         close()
+
+
+def connect(state_dir: Path) -> DaemonClient | ScanController:
+    """The daemon (``DaemonClient``) when gapscand answers on its socket, else a local ``ScanController``.
+
+    Both have start / cancel / running / status / wait. The web UI uses this so scans are queued per device by
+    the daemon on the appliance, and still work in development where no daemon runs.
+    """
+    from appliance.daemon.client import DaemonClient
+
+    client = DaemonClient(Path(state_dir), timeout=2.0)
+    if client.path.exists():
+        try:
+            client.ping()
+        except GapscanError:
+            pass
+        else:
+            client.timeout = 10.0
+            return client
+    return ScanController(Path(state_dir))
