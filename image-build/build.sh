@@ -42,8 +42,8 @@ while (($#)); do
 	esac
 done
 case $arch in
-amd64) py_platform=manylinux_2_36_x86_64 ;;
-arm64) py_platform=manylinux_2_36_aarch64 ;;
+amd64) py_machine=x86_64 ;;
+arm64) py_machine=aarch64 ;;
 *) die "--arch must be amd64 or arm64, not '${arch}'" ;;
 esac
 [[ -n $out ]] || die "--out DIR is required"
@@ -77,10 +77,13 @@ python3 -m venv "$work/buildvenv"
 "$work/buildvenv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip wheel
 "$work/buildvenv/bin/python" -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir "$wheels" "$repo"
 gapscan_wheel=$(ls "$wheels"/gapscan-*.whl)
+# Every manylinux tag that bookworm's glibc 2.36 can run (pip does not widen a --platform by itself).
+platforms=(--platform "manylinux2014_$py_machine")
+for glibc in 17 24 26 27 28 31 34 35 36; do platforms+=(--platform "manylinux_2_${glibc}_$py_machine"); done
 "$work/buildvenv/bin/python" -m pip download --quiet --disable-pip-version-check --dest "$wheels" \
-	--only-binary=:all: --platform "$py_platform" --python-version 3.11 --implementation cp \
+	--only-binary=:all: "${platforms[@]}" --python-version 3.11 --implementation cp \
 	--abi cp311 --abi abi3 --abi none "$gapscan_wheel" ||
-	die "a dependency of gapscan has no $py_platform wheel for CPython 3.11 (see the pip message above)"
+	die "a dependency of gapscan has no manylinux $py_machine wheel for CPython 3.11 (see the pip message above)"
 python3 "$here/lib/manifest.py" lock-wheels "$wheels" >"$wheels/requirements.lock"
 
 # --- Debian package list ------------------------------------------------------------------------------
@@ -98,11 +101,11 @@ include=$(IFS=,; echo "${packages[*]}")
 # --- Overlay: configuration files, units, rules ------------------------------------------------------
 overlay=$work/overlay
 cp -a "$here/rootfs" "$overlay"
-smb_rule='# SMB outbound disabled (build.sh --allow-smb to enable)'
 if ((allow_smb)); then
-	smb_rule='tcp dport 445 ip daddr @lan_v4 ct state new accept'
+	"$here/lib/firewall.sh" --allow-smb >"$overlay/etc/nftables.conf"
+else
+	"$here/lib/firewall.sh" >"$overlay/etc/nftables.conf"
 fi
-sed -i "s|# @SMB_OUTBOUND@.*|$smb_rule|" "$overlay/etc/nftables.conf"
 mkdir -p "$overlay/usr/share/doc/gapscan"
 cp "$here/README.md" "$overlay/usr/share/doc/gapscan/README.image.md"
 
