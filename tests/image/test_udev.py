@@ -4,6 +4,7 @@ readable by the gapscan-media group only, and never automounted."""
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +39,33 @@ def test_udevadm_verify_where_available():
     result = subprocess.run([udevadm, "verify", "--resolve-names=never", *map(str, RULES_DIR.glob("*.rules"))],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_udev_itself_reads_the_rules_without_complaint(tmp_path):
+    """udev 252's own parser: our rules alone in /etc/udev/rules.d (private mount namespace), then a dry run
+    on the loopback interface, which none of our rules touches. A bad key or unknown group is reported."""
+    udevadm = require_tool("udevadm")
+    rules = tmp_path / "rules.d"
+    rules.mkdir()
+    for f in RULES_DIR.glob("*.rules"):
+        (rules / f.name).write_text(f.read_text())
+    group = tmp_path / "group"
+    group.write_text(Path("/etc/group").read_text() + "gapscan-media:x:4242:\n")
+    control = tmp_path / "control.rules"
+    control.write_text('SUBSYSTEM=="block", FROB{x}="1"\n')
+
+    def udev_complaints() -> list[str]:
+        script = ('mount --bind "$1" /etc/udev/rules.d && mount --bind "$2" /etc/group && '
+                  f'{udevadm} test --action=add /sys/class/net/lo')
+        result = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+                                 str(rules), str(group)], capture_output=True, text=True, timeout=60)
+        lines = (result.stdout + result.stderr).splitlines()
+        assert any("71-gapscan-media.rules" in line for line in lines), "udev did not read our rules"
+        return [line for line in lines if "/etc/udev/rules.d/" in line and not line.startswith("Reading rules")]
+
+    assert udev_complaints() == []
+    (rules / "99-control.rules").write_text(control.read_text())
+    assert any("Invalid key" in line for line in udev_complaints()), "the control rule must be reported"
 
 
 def usb_interface(cls: str, vendor: str = "0781", product: str = "5581") -> Event:
