@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Assemble a GPT disk image from a root directory without loop devices or mounting: each partition is made
-# as a file (mkfs.vfat + mtools for the EFI partition, mkfs.ext4 -d for the ext4 ones) and copied into place.
+# Make a GPT disk image from a root directory without loop devices, mounting or root-only tools: the table
+# first (sfdisk), then each file system written in place at its partition's offset (mkfs.vfat --offset +
+# mtools for the EFI partition, mkfs.ext4 -E offset= -d for the ext4 ones).
 #
 #   mkdisk.sh ROOTFS ARCH OUT.img
 #
@@ -39,10 +40,25 @@ cmdline_common="ro rootfstype=ext4 $console quiet usbcore.authorized_default=0 s
 lockdown=integrity init_on_alloc=1 init_on_free=1 slab_nomerge page_alloc.shuffle=1 randomize_kstack_offset=on \
 vsyscall=none debugfs=off oops=panic panic=10 module.sig_enforce=1"
 
+# --- GPT first; every file system is then made in place at its partition's offset (no dd, no loop) ------
+total_mib=$((1 + esp_mib + 2 * root_mib + state_mib + 1))
+rm -f "$img"
+truncate -s $((total_mib * mib)) "$img"
+sfdisk --quiet --label gpt "$img" <<EOT
+label-id: 6A9C0000-0000-4000-8000-000000000000
+start=1MiB, size=${esp_mib}MiB, type=uefi, name=esp, uuid=6A9C0003-0000-4000-8000-000000000001
+size=${root_mib}MiB, type=linux, name=rootA, uuid=6A9C0003-0000-4000-8000-00000000000A
+size=${root_mib}MiB, type=linux, name=rootB, uuid=6A9C0003-0000-4000-8000-00000000000B
+size=${state_mib}MiB, type=linux, name=state, uuid=6A9C0003-0000-4000-8000-00000000005E
+EOT
+esp_off=$((1 * mib))
+rootA_off=$(((1 + esp_mib) * mib))
+rootB_off=$((rootA_off + root_mib * mib))
+state_off=$((rootB_off + root_mib * mib))
+
 # --- EFI system partition ------------------------------------------------------------------------------
-esp=$work/esp.img
-truncate -s $((esp_mib * mib)) "$esp"
-mkfs.vfat -F 32 -n ESP -i 6a9c0001 "$esp" >/dev/null
+mkfs.vfat -F 32 -s 1 -n ESP -i 6a9c0001 --offset $((esp_off / 512)) "$img" $((esp_mib * 1024)) >/dev/null 2>&1
+esp="$img@@$esp_off"
 export MTOOLS_SKIP_CHECK=1
 mmd -i "$esp" ::/EFI ::/EFI/BOOT ::/EFI/systemd ::/loader ::/loader/entries ::/gapscan
 mcopy -i "$esp" "$efi_bin" ::/EFI/BOOT/$efi_name
@@ -59,32 +75,17 @@ for slot in a b; do
 done
 
 # --- ext4 partitions ------------------------------------------------------------------------------------
-ts=${SOURCE_DATE_EPOCH:-0}
-export E2FSPROGS_FAKE_TIME=$ts
-mkfs.ext4 -q -F -L rootA -U 6a9c0002-0000-4000-8000-00000000000a -E root_owner=0:0,hash_seed=6a9c0002-0000-4000-8000-000000000002 \
-	-d "$rootfs" "$work/rootA.img" "${root_mib}M"
-mkfs.ext4 -q -F -L rootB -U 6a9c0002-0000-4000-8000-00000000000b -E root_owner=0:0 "$work/rootB.img" "${root_mib}M"
+export E2FSPROGS_FAKE_TIME=${SOURCE_DATE_EPOCH:-0}
+mkfs.ext4 -q -F -L rootA -U 6a9c0002-0000-4000-8000-00000000000a \
+	-E offset=$rootA_off,root_owner=0:0,hash_seed=6a9c0002-0000-4000-8000-000000000002 \
+	-d "$rootfs" "$img" "${root_mib}M"
+mkfs.ext4 -q -F -L rootB -U 6a9c0002-0000-4000-8000-00000000000b -E offset=$rootB_off,root_owner=0:0 \
+	"$img" "${root_mib}M"
 # The state partition's root directory belongs to the gapscan account of this root.
 uid=$(awk -F: '$1=="gapscan"{print $3}' "$rootfs/etc/passwd")
 gid=$(awk -F: '$1=="gapscan"{print $4}' "$rootfs/etc/passwd")
 [[ -n $uid && -n $gid ]] || die "no gapscan account in $rootfs/etc/passwd"
-mkfs.ext4 -q -F -L state -U 6a9c0002-0000-4000-8000-00000000005e -E "root_owner=$uid:$gid" "$work/state.img" "${state_mib}M"
-
-# --- GPT and assembly -----------------------------------------------------------------------------------
-total_mib=$((1 + esp_mib + 2 * root_mib + state_mib + 1))
-rm -f "$img"
-truncate -s $((total_mib * mib)) "$img"
-sfdisk --quiet --label gpt "$img" <<EOT
-label-id: 6A9C0000-0000-4000-8000-000000000000
-start=1MiB, size=${esp_mib}MiB, type=uefi, name=esp
-size=${root_mib}MiB, type=linux, name=rootA
-size=${root_mib}MiB, type=linux, name=rootB
-size=${state_mib}MiB, type=linux, name=state
-EOT
-offset=1
-for part in esp rootA rootB state; do
-	dd if="$work/$part.img" of="$img" bs=1M seek=$offset conv=notrunc,sparse status=none
-	offset=$((offset + $(stat -c %s "$work/$part.img") / mib))
-done
-sfdisk --quiet --verify "$img" >/dev/null 2>&1 || true
+mkfs.ext4 -q -F -L state -U 6a9c0002-0000-4000-8000-00000000005e -E "offset=$state_off,root_owner=$uid:$gid" \
+	"$img" "${state_mib}M"
+[[ $(stat -c %s "$img") -eq $((total_mib * mib)) ]] || die "a file system overran its partition"
 echo "mkdisk.sh: $img ($total_mib MiB: esp ${esp_mib}M, rootA/rootB ${root_mib}M each, state ${state_mib}M)" >&2
