@@ -14,7 +14,8 @@ UNITS = ("gapscand.service", "gapscan-web.service", "gapscan-firstboot.service")
 # systemd-analyze security exposure (0 = fully sandboxed, 10 = unprotected); README.md records the figures.
 MAX_EXPOSURE = {"gapscand.service": 1.5, "gapscan-web.service": 1.7, "gapscan-firstboot.service": 0.5}
 # Programs that only exist inside the image, replaced by a stub so systemd-analyze can check the rest.
-IMAGE_ONLY_PROGRAMS = ("/usr/bin/gapscand", "/usr/bin/gapscan", "/opt/gapscan/venv/bin/python")
+IMAGE_ONLY_PROGRAMS = ("/usr/bin/gapscand", "/usr/bin/gapscan", "/opt/gapscan/venv/bin/python",
+                       "/opt/gapscan/venv/bin/gapscan")
 
 
 def unit_settings(name: str) -> dict[str, list[str]]:
@@ -37,7 +38,7 @@ def stubbed_units(tmp_path_factory) -> Path:
     for name in UNITS:
         text = (UNIT_DIR / name).read_text()
         for program in IMAGE_ONLY_PROGRAMS:
-            text = re.sub(rf"(?<=[=+]){re.escape(program)}(?=\s)", str(stub), text)
+            text = re.sub(rf"(?<=[=+-]){re.escape(program)}(?=\s|$)", str(stub), text, flags=re.M)
         (d / name).write_text(text)
     return d
 
