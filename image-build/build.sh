@@ -19,6 +19,7 @@
 # amd64 also qemu-user-static and binfmt-support. Runs as root (mmdebstrap root mode; no loop devices).
 set -euo pipefail
 
+main() {
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 
@@ -119,7 +120,7 @@ fi
 hooks+=(
 	--customize-hook="cp -a --no-preserve=ownership '$overlay/.' \"\$1/\""
 	--customize-hook="mkdir -p \"\$1/tmp/gapscan-wheels\" && cp '$wheels'/*.whl '$wheels/requirements.lock' \"\$1/tmp/gapscan-wheels/\""
-	--customize-hook="chroot \"\$1\" /usr/lib/gapscan/image-customize /tmp/gapscan-wheels"
+	--customize-hook="chroot \"\$1\" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH /usr/lib/gapscan/image-customize /tmp/gapscan-wheels"
 	--customize-hook="python3 '$here/lib/manifest.py' build --root \"\$1\" --wheels '$wheels' --arch '$arch' --suite '$suite' --mirror '$mirror' --repo '$repo' --out '$out/manifest.json'"
 	--customize-hook="rm -rf \"\$1/tmp/gapscan-wheels\""
 )
@@ -159,3 +160,6 @@ outputs=("rootfs-$arch.tar.gz" manifest.json)
 rm -rf "$work"
 echo "build.sh: done: $out" >&2
 ls -l "$out" >&2
+}
+
+main "$@"
