@@ -71,20 +71,32 @@ mkdir -p "$work"
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$repo" log -1 --format=%ct 2>/dev/null || date +%s)}
 export SOURCE_DATE_EPOCH
 
-# --- Python wheels: gapscan from this repository, its dependencies as binary wheels for the target --------
-echo "build.sh: building the gapscan wheel and fetching $arch wheels for Python 3.11" >&2
+# --- Python wheels: gapscan from this repository, its dependencies for the target --------------------------
+# Debian's own CPython (3.11, the target's) makes the wheels where it exists, so built extensions match.
+py=/usr/bin/python3
+[[ -x $py ]] || py=python3
+echo "build.sh: building the gapscan wheel and collecting $arch wheels for Python 3.11" >&2
 wheels=$work/wheels
-python3 -m venv "$work/buildvenv"
+"$py" -m venv "$work/buildvenv"
 "$work/buildvenv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip wheel
 "$work/buildvenv/bin/python" -m pip wheel --quiet --disable-pip-version-check --no-deps --wheel-dir "$wheels" "$repo"
 gapscan_wheel=$(ls "$wheels"/gapscan-*.whl)
-# Every manylinux tag that bookworm's glibc 2.36 can run (pip does not widen a --platform by itself).
-platforms=(--platform "manylinux2014_$py_machine")
-for glibc in 17 24 26 27 28 31 34 35 36; do platforms+=(--platform "manylinux_2_${glibc}_$py_machine"); done
-"$work/buildvenv/bin/python" -m pip download --quiet --disable-pip-version-check --dest "$wheels" \
-	--only-binary=:all: "${platforms[@]}" --python-version 3.11 --implementation cp \
-	--abi cp311 --abi abi3 --abi none "$gapscan_wheel" ||
-	die "a dependency of gapscan has no manylinux $py_machine wheel for CPython 3.11 (see the pip message above)"
+if [[ $arch == "$(dpkg --print-architecture)" ]]; then
+	# Native: binary wheels where PyPI has them, and the few sdist-only packages (pytsk3) compiled here
+	# against bookworm's glibc and CPython 3.11, exactly what the image runs.
+	"$work/buildvenv/bin/python" -m pip wheel --quiet --disable-pip-version-check --prefer-binary \
+		--wheel-dir "$wheels" "$gapscan_wheel" ||
+		die "could not collect or build the wheels gapscan needs (see the pip message above)"
+else
+	# Foreign: binary wheels for the target only (pip does not widen a --platform by itself, so every
+	# manylinux tag that glibc 2.36 runs is listed). A dependency that exists only as source stops the build.
+	platforms=(--platform "manylinux2014_$py_machine")
+	for glibc in 17 24 26 27 28 31 34 35 36; do platforms+=(--platform "manylinux_2_${glibc}_$py_machine"); done
+	"$work/buildvenv/bin/python" -m pip download --quiet --disable-pip-version-check --dest "$wheels" \
+		--only-binary=:all: "${platforms[@]}" --python-version 3.11 --implementation cp \
+		--abi cp311 --abi abi3 --abi none "$gapscan_wheel" ||
+		die "a dependency of gapscan has no manylinux $py_machine wheel for CPython 3.11 (see the pip message above); build it on an $arch bookworm machine and use that machine for this build"
+fi
 python3 "$here/lib/manifest.py" lock-wheels "$wheels" >"$wheels/requirements.lock"
 
 # --- Debian package list ------------------------------------------------------------------------------
