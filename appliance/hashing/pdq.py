@@ -111,7 +111,7 @@ def _asnumpy(a: Any) -> np.ndarray:
 def luma_from_rgb(rgb: Any, xp: Any = np) -> Any:
     """(…, H, W, 3) uint8 → (…, H, W) float32, rounding once from float64 like ``pdqhash.compute``."""
     rgb = xp.asarray(rgb)
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    r, g, b = (rgb[..., c].astype(xp.float64) for c in range(3))
     return (r * 0.299 + g * 0.587 + b * 0.114).astype(xp.float32)
 
 
@@ -273,8 +273,11 @@ def hash_luma_batch(luma: Any, xp: Any = np, *, exact: bool = True,
 
 # -- convenience entry points ------------------------------------------------------------------------------------
 def _backend_xp(xp: Any | None) -> Any:
-    if xp is not None:
-        return xp
+    return xp if xp is not None else _default_xp()
+
+
+@lru_cache(maxsize=1)
+def _default_xp() -> Any:
     from firmware.accel import probe
 
     return probe().xp
