@@ -8,6 +8,7 @@ that claims a huge canvas) is refused without allocating. Truncated files are re
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
 from typing import Any
@@ -74,10 +75,8 @@ def open_image(data: bytes, *, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Imag
 
 def rgb_array(img: Image.Image) -> np.ndarray:
     """First frame as (H, W, 3) uint8, converted like ``Image.convert("RGB")`` (CMYK, palette, alpha, 16-bit)."""
-    try:
+    with contextlib.suppress(EOFError, AttributeError):
         img.seek(0)
-    except (EOFError, AttributeError):
-        pass
     if img.mode != "RGB":
         img = img.convert("RGB")
     return np.asarray(img, dtype=np.uint8)

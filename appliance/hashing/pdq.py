@@ -174,7 +174,7 @@ def downsample64(luma: Any, xp: Any = np, *, exact: bool = True, passthrough_64:
 
     A 64×64 input is used as it is when ``passthrough_64`` (the reference's single-hash path does that; its
     dihedral path filters it anyway, so ``dihedral=True`` hashing passes False)."""
-    b, h, w = luma.shape
+    _, h, w = luma.shape
     if h == 64 and w == 64 and passthrough_64:
         return luma.astype(xp.float32, copy=True)
     box = _box_first_axis_exact if exact else _box_first_axis_fast
