@@ -110,9 +110,15 @@ def _asnumpy(a: Any) -> np.ndarray:
 # -- the array maths -------------------------------------------------------------------------------------------
 def luma_from_rgb(rgb: Any, xp: Any = np) -> Any:
     """(…, H, W, 3) uint8 → (…, H, W) float32, rounding once from float64 like ``pdqhash.compute``."""
-    rgb = xp.asarray(rgb)
-    r, g, b = (rgb[..., c].astype(xp.float64) for c in range(3))
-    return (r * 0.299 + g * 0.587 + b * 0.114).astype(xp.float32)
+    rgb = xp.ascontiguousarray(xp.asarray(rgb))
+    out = xp.empty(rgb.shape[:-1], dtype=xp.float32)
+    rows_in, rows_out = rgb.reshape(-1, rgb.shape[-2], 3), out.reshape(-1, rgb.shape[-2])
+    step = max(1, (1 << 21) // max(1, rgb.shape[-2]))  # bounded float64 temporaries (a few MB at a time)
+    for start in range(0, rows_in.shape[0], step):
+        block = rows_in[start:start + step]
+        r, g, b = (block[..., c].astype(xp.float64) for c in range(3))
+        rows_out[start:start + step] = r * 0.299 + g * 0.587 + b * 0.114
+    return out
 
 
 def _box_first_axis_exact(x: Any, window: int, xp: Any) -> Any:
