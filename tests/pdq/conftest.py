@@ -47,8 +47,8 @@ def encode(img: Image.Image, fmt: str, **kw: object) -> bytes:
     return buf.getvalue()
 
 
-def textured(w: int, h: int, seed: int = 0) -> Image.Image:
+def textured(w: int, h: int, seed: int = 0, detail: int = 9) -> Image.Image:
     """A smooth random texture: enough structure for quality 100, stable under resizing."""
     rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (9, 12, 3), dtype=np.uint8)
+    small = rng.integers(0, 256, (detail, detail * 4 // 3, 3), dtype=np.uint8)
     return Image.fromarray(small, "RGB").resize((w, h), Image.Resampling.BICUBIC)
