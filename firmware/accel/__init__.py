@@ -71,10 +71,11 @@ def _popcount(xp: ModuleType, x: Any) -> Any:
     if hasattr(xp, "bitwise_count"):
         return xp.bitwise_count(x)
     # CuPy before 13 lacks bitwise_count: SWAR popcount on uint64.
-    x = x - ((x >> 1) & 0x5555555555555555)
-    x = (x & 0x3333333333333333) + ((x >> 2) & 0x3333333333333333)
-    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0F
-    return ((x * 0x0101010101010101) >> 56).astype(xp.uint16)
+    u = np.uint64
+    x = x - ((x >> u(1)) & u(0x5555555555555555))
+    x = (x & u(0x3333333333333333)) + ((x >> u(2)) & u(0x3333333333333333))
+    x = (x + (x >> u(4))) & u(0x0F0F0F0F0F0F0F0F)
+    return ((x * u(0x0101010101010101)) >> u(56)).astype(xp.uint16)
 
 
 def _numpy(reason: str) -> Backend:
