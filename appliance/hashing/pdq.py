@@ -305,25 +305,33 @@ def pdq_from_image(img: Any, *, xp: Any | None = None, exact: bool = True) -> Pd
 
 def pdq_from_bytes(data: bytes, *, xp: Any | None = None, exact: bool = True) -> PdqHash:
     """Decode (magic-byte sniffed, bounded) and hash. Raises :class:`ImageError` for corrupt files and bombs.
-    ``exact=False`` also allows reduced-size JPEG decoding (see ``images.decode_rgb``)."""
-    from appliance.hashing.images import decode_rgb
+    ``exact=False`` decodes JPEGs at a reduced size, luminance only (``images.decode_luma_fast``)."""
+    xp = _backend_xp(xp)
+    hashes, q = hash_luma_batch(_luma_from_bytes(data, exact, xp)[None], xp, exact=exact)
+    return PdqHash(hashes[0].tobytes(), int(q[0]))
 
-    return pdq_from_rgb(decode_rgb(data, fast=not exact), xp=xp, exact=exact)
+
+def _luma_from_bytes(data: bytes, exact: bool, xp: Any) -> Any:
+    from appliance.hashing.images import decode_luma_fast, decode_rgb
+
+    if not exact:
+        luma = decode_luma_fast(data)
+        if luma is not None:
+            return xp.asarray(luma)
+    return luma_from_rgb(decode_rgb(data), xp)
 
 
 def dihedral_hashes(source: Any, *, xp: Any | None = None, exact: bool = True) -> list[PdqHash]:
     """The 8 dihedral variants (reference order, see :data:`DIHEDRAL_NAMES`) of an image given as bytes,
     a ``PIL.Image`` or an (H, W, 3) uint8 array."""
-    from appliance.hashing.images import decode_rgb, rgb_array
+    from appliance.hashing.images import rgb_array
 
-    if isinstance(source, bytes | bytearray | memoryview):
-        rgb = decode_rgb(bytes(source), fast=not exact)
-    elif isinstance(source, np.ndarray):
-        rgb = source
-    else:
-        rgb = rgb_array(source)
     xp = _backend_xp(xp)
-    hashes, q = hash_luma_batch(luma_from_rgb(rgb, xp)[None], xp, exact=exact, dihedral=True)
+    if isinstance(source, bytes | bytearray | memoryview):
+        luma = _luma_from_bytes(bytes(source), exact, xp)
+    else:
+        luma = luma_from_rgb(source if isinstance(source, np.ndarray) else rgb_array(source), xp)
+    hashes, q = hash_luma_batch(luma[None], xp, exact=exact, dihedral=True)
     return [PdqHash(h.tobytes(), int(q[0])) for h in hashes[0]]
 
 
