@@ -19,8 +19,9 @@ away from the exact values, so a bit whose coefficient sits on the median may fl
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -312,13 +313,19 @@ def pdq_from_bytes(data: bytes, *, xp: Any | None = None, exact: bool = True) ->
 
 
 def _luma_from_bytes(data: bytes, exact: bool, xp: Any) -> Any:
+    return xp.asarray(decode_luma(data, exact=exact))
+
+
+def decode_luma(data: bytes, *, exact: bool = True) -> np.ndarray:
+    """Decode on the CPU to (H, W) float32 luminance: the full decode (exact), or for JPEGs the reduced-scale
+    Y channel (``exact=False``). Raises :class:`ImageError`."""
     from appliance.hashing.images import decode_luma_fast, decode_rgb
 
     if not exact:
         luma = decode_luma_fast(data)
         if luma is not None:
-            return xp.asarray(luma)
-    return luma_from_rgb(decode_rgb(data), xp)
+            return luma
+    return luma_from_rgb(decode_rgb(data), np)
 
 
 def dihedral_hashes(source: Any, *, xp: Any | None = None, exact: bool = True) -> list[PdqHash]:
@@ -350,3 +357,70 @@ def pdq_batch(rgbs: Sequence[np.ndarray], *, xp: Any | None = None, exact: bool 
         for k, i in enumerate(idx):
             out[i] = (hashes[k], int(q[k]))
     return [o for o in out if o is not None]
+
+
+@dataclass
+class _Job:
+    luma: np.ndarray
+    dihedral: bool
+    done: threading.Event = field(default_factory=threading.Event)
+    result: tuple[np.ndarray, int] | None = None
+    error: BaseException | None = None
+
+
+class BatchHasher:
+    """Hash images from many threads in batches on the accelerator.
+
+    Scan workers decode in parallel on the CPU and call :meth:`hash`; one hashing thread collects what arrives
+    within ``max_wait`` seconds (up to ``max_batch`` images), groups equal sizes and hashes each group in one
+    pass, so reading, decoding and hashing overlap and the GPU sees batches instead of single images.
+    """
+
+    def __init__(self, xp: Any, *, exact: bool = True, max_batch: int = 64, max_wait: float = 0.005) -> None:
+        self.xp, self.exact, self.max_batch, self.max_wait = xp, exact, max_batch, max_wait
+        self._cond = threading.Condition()
+        self._queue: list[_Job] = []
+        self._thread: threading.Thread | None = None
+        self.batches: list[int] = []  # sizes of the batches hashed (for tests and statistics)
+
+    def hash(self, luma: np.ndarray, *, dihedral: bool = False) -> tuple[np.ndarray, int]:
+        """(H, W) float32 luminance → (hash (32,) or (8, 32) uint8, quality). Blocks until hashed."""
+        job = _Job(luma, dihedral)
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="gapscan-pdq-batch", daemon=True)
+                self._thread.start()
+            self._queue.append(job)
+            self._cond.notify()
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        assert job.result is not None
+        return job.result
+
+    def _run(self) -> None:
+        import time
+
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._cond.wait()
+                deadline = time.monotonic() + self.max_wait
+                while len(self._queue) < self.max_batch and (left := deadline - time.monotonic()) > 0:
+                    self._cond.wait(left)
+                jobs, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch:]
+            self.batches.append(len(jobs))
+            groups: dict[tuple[tuple[int, ...], bool], list[_Job]] = {}
+            for job in jobs:
+                groups.setdefault((job.luma.shape, job.dihedral), []).append(job)
+            for (_shape, dihedral), group in groups.items():
+                try:
+                    stack = self.xp.asarray(np.stack([j.luma for j in group]))
+                    hashes, q = hash_luma_batch(stack, self.xp, exact=self.exact, dihedral=dihedral)
+                    for k, job in enumerate(group):
+                        job.result = (hashes[k], int(q[k]))
+                except BaseException as exc:  # e.g. device out of memory: every waiter gets the error
+                    for job in group:
+                        job.error = exc
+                for job in group:
+                    job.done.set()

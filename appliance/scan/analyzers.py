@@ -18,10 +18,18 @@ import numpy as np
 
 from appliance.hashing.filetype import is_video
 from appliance.hashing.images import supported_types
-from appliance.hashing.pdq import QUALITY_THRESHOLD, ImageError, dihedral_hashes
+from appliance.hashing.pdq import (
+    QUALITY_THRESHOLD,
+    BatchHasher,
+    ImageError,
+    PdqHash,
+    decode_luma,
+    dihedral_hashes,
+)
 from appliance.hashing.video import QUERY_MATCH_PERCENT, av_available, hash_video, prepare
 from appliance.hashlist.index import LoadedList, Match, Matcher
 from appliance.scan.job import Analyzer
+from firmware.accel import probe
 
 #: Files larger than this are not read into memory for perceptual hashing (digests still cover them).
 MAX_IMAGE_BYTES = 256 << 20
@@ -36,12 +44,13 @@ class PerceptualAnalyzer:
     name = "pdq"
 
     def __init__(self, matcher: Matcher, *, thresholds: Mapping[str, int] | None = None, exact: bool = True,
-                 videos: bool = True, xp: Any | None = None) -> None:
+                 videos: bool = True, xp: Any | None = None, batcher: BatchHasher | None = None) -> None:
         self.lists = [lst for lst in matcher.lists if lst.pdq is not None and len(lst.pdq)]
         self.thresholds = dict(thresholds or {})
         self.exact = exact
         self.videos = videos and av_available()
         self.xp = xp
+        self.batcher = batcher
         self._image_types = supported_types()
 
     def wants(self, file_type: str | None, size: int) -> bool:
@@ -59,7 +68,11 @@ class PerceptualAnalyzer:
 
     # -- images ------------------------------------------------------------------------------------------------
     def _image(self, data: bytes) -> tuple[dict[str, Any], list[tuple[Match, int]]]:
-        variants = dihedral_hashes(data, xp=self.xp, exact=self.exact)
+        if self.batcher is not None:  # decode here (this worker thread), hash with other workers' images
+            hashes, quality = self.batcher.hash(decode_luma(data, exact=self.exact), dihedral=True)
+            variants = [PdqHash(h.tobytes(), quality) for h in hashes]
+        else:
+            variants = dihedral_hashes(data, xp=self.xp, exact=self.exact)
         own = variants[0]
         extra: dict[str, Any] = {"pdq": own.hex, "pdq_quality": own.quality}
         if own.quality < QUALITY_THRESHOLD:
@@ -111,5 +124,9 @@ def analyzers_for(matcher: Matcher, algorithms: Sequence[str]) -> list[Analyzer]
     """The perceptual analyzer when a list holds PDQ entries or ``pdq`` was asked for, else none."""
     wanted = "pdq" in {a.strip().lower() for a in algorithms}
     if wanted or any(lst.pdq is not None and len(lst.pdq) for lst in matcher.lists):
-        return [PerceptualAnalyzer(matcher)]
+        backend = probe()
+        # On a GPU, batching across the scan's worker threads is what keeps the device busy; on the CPU each
+        # worker hashes its own image (already parallel), so no batching thread is needed.
+        batcher = BatchHasher(backend.xp) if backend.name == "cupy" else None
+        return [PerceptualAnalyzer(matcher, xp=backend.xp, batcher=batcher)]
     return []

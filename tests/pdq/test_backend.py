@@ -48,3 +48,19 @@ def test_batched_hashing_equals_one_by_one() -> None:
     batch = pdq.pdq_batch(imgs, xp=np)
     for img, (h, q) in zip(imgs, batch, strict=True):
         assert pdq.pdq_from_rgb(img, xp=np) == pdq.PdqHash(h.tobytes(), q)
+
+
+def test_batch_hasher_batches_concurrent_images_and_returns_each_its_own_hash() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(1)
+    lumas = [rng.random(shape, dtype=np.float32) * 255 for shape in [(90, 120)] * 12 + [(200, 150)] * 4]
+    batcher = pdq.BatchHasher(np, max_batch=8, max_wait=0.05)
+    with ThreadPoolExecutor(16) as pool:
+        got = list(pool.map(lambda luma: batcher.hash(luma, dihedral=True), lumas))
+    for luma, (hashes, quality) in zip(lumas, got, strict=True):
+        want, wq = pdq.hash_luma_batch(luma[None], np, dihedral=True)
+        assert np.array_equal(hashes, want[0]) and quality == wq[0]
+    assert max(batcher.batches) > 1 and sum(batcher.batches) == len(lumas)
+    with pytest.raises(ValueError):
+        batcher.hash(np.zeros((10, 10, 10), dtype=np.float32))  # an error reaches the caller, not the thread

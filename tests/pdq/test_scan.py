@@ -120,3 +120,14 @@ def test_image_bigger_than_the_memory_bound_is_not_read_for_pdq() -> None:
     assert not analyzer.wants("image/jpeg", 1 << 40)
     assert not analyzer.wants("application/pdf", 100)
     assert not analyzer.wants(None, 100)
+
+
+def test_batched_analyzer_gives_the_same_facts_and_hits_as_the_direct_one(pdq_data: Path) -> None:
+    from appliance.hashing.pdq import BatchHasher
+
+    data = (pdq_data / "images/bridge-mods/square-512x512.jpg").read_bytes()
+    listed = pdq.pdq_from_bytes((pdq_data / "images/bridge-mods/aaa-orig.jpg").read_bytes(), xp=np)
+    matcher = Matcher([LoadedList.from_records(ListInfo("l"), [HashRecord("pdq", listed.hash, "x")])])
+    direct = PerceptualAnalyzer(matcher, xp=np).analyze(data, "image/jpeg")
+    batched = PerceptualAnalyzer(matcher, xp=np, batcher=BatchHasher(np)).analyze(data, "image/jpeg")
+    assert direct == batched and len(direct[1]) == 1
