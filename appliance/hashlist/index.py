@@ -173,13 +173,22 @@ class LoadedList:
         counts: dict[str | None, int] = {}
         sizes: list[int] = []
         all_sized = True
+        pdq_raw, pdq_payload, pdq_radii = bytearray(), [], []  # perceptual entries (see pdq_index.py)
         for rec in records:
-            if rec.algorithm not in DIGEST_KINDS:
-                continue  # perceptual kinds are indexed elsewhere
+            if rec.algorithm not in DIGEST_KINDS and rec.algorithm != "pdq":
+                continue  # other perceptual kinds are not indexed
             lid = label_ids.get(rec.label)
             if lid is None:
                 lid = label_ids[rec.label] = len(labels)
                 labels.append(rec.label)
+            if rec.algorithm == "pdq":
+                if len(rec.digest) != 32:
+                    raise ValueError(f"list {info.name}: a PDQ entry must be 32 bytes, not {len(rec.digest)}")
+                pdq_raw.extend(rec.digest)
+                pdq_payload.append(lid)
+                pdq_radii.append(-1 if rec.distance is None else rec.distance)
+                counts[rec.label] = counts.get(rec.label, 0) + 1
+                continue  # no size: the size pre-filter is about exact digests only
             raw.setdefault(rec.algorithm, bytearray()).extend(rec.digest)
             payload.setdefault(rec.algorithm, []).append(lid)
             counts[rec.label] = counts.get(rec.label, 0) + 1
@@ -192,7 +201,13 @@ class LoadedList:
             for alg, buf in raw.items()
         }
         size_arr = np.unique(np.asarray(sizes, dtype=np.int64)) if all_sized and sizes else None
-        return cls(info, indexes, labels, size_arr, counts)
+        pdq = None
+        if pdq_payload:
+            from appliance.hashlist.pdq_index import PdqIndex
+
+            pdq = PdqIndex.build(np.frombuffer(bytes(pdq_raw), dtype=np.uint8).reshape(-1, 32),
+                                 np.asarray(pdq_payload, dtype=np.uint32), np.asarray(pdq_radii, dtype=np.int16))
+        return cls(info, indexes, labels, size_arr, counts, pdq)
 
 
     @classmethod
