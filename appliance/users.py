@@ -74,14 +74,15 @@ def check_password_policy(password: str, username: str) -> None:
 
 
 class UserStore:
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *, argon2: dict[str, int] | None = None) -> None:
+        """``argon2``: PasswordHasher parameters; the library's defaults (RFC 9106) unless a test lowers them."""
         path = Path(state_dir) / "users.sqlite"
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
-        self._hasher = PasswordHasher()  # Argon2id, library defaults (RFC 9106 low-memory profile)
-        self._dummy = self._hasher.hash(secrets.token_hex(16))
+        self._hasher = PasswordHasher(**(argon2 or {}))  # Argon2id
+        self._dummy_hash: str | None = None
 
     def close(self) -> None:
         self._db.close()
@@ -146,7 +147,7 @@ class UserStore:
         row = self._db.execute("SELECT pw_hash FROM users WHERE username = ?", (username,)).fetchone()
         ok = False
         try:
-            ok = self._hasher.verify(row[0] if row else self._dummy, password) and row is not None
+            ok = self._hasher.verify(row[0] if row else self._dummy(), password) and row is not None
         except (VerificationError, InvalidHashError):
             ok = False
         if not ok:
@@ -157,6 +158,12 @@ class UserStore:
         if self._hasher.check_needs_rehash(row[0]):
             self._db.execute("UPDATE users SET pw_hash = ? WHERE username = ?", (self._hasher.hash(password), username))
         return self.get(username)
+
+    def _dummy(self) -> str:
+        """A hash to verify against for unknown users, so their logins take as long as real ones."""
+        if self._dummy_hash is None:
+            self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
+        return self._dummy_hash
 
     def _fail(self, key: str, now: float) -> None:
         with self._lock:

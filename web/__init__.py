@@ -34,7 +34,7 @@ def create_app(state_dir: Path, *, config: dict[str, Any] | None = None) -> Flas
         DEMO=False,
     )
     app.config.update(config or {})
-    app.extensions["gapscan.users"] = UserStore(state_dir)
+    app.extensions["gapscan.users"] = UserStore(state_dir, argon2=app.config.get("ARGON2"))
     app.extensions["gapscan.services"] = Services(state_dir)
     security.install(app)
     filters.install(app)

@@ -76,7 +76,10 @@ class Client:
 def app(state_dir: Path) -> Any:
     from web import create_app
 
-    return create_app(state_dir, config={"TESTING": False, "SSE_INTERVAL": 0.05})
+    # Cheap Argon2id parameters keep unit tests fast on a 2-core CI box; the served app (test_browser) and
+    # test_production_password_hash use the library defaults.
+    return create_app(state_dir, config={"TESTING": False, "SSE_INTERVAL": 0.05,
+                                         "ARGON2": {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}})
 
 
 @pytest.fixture

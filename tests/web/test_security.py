@@ -177,3 +177,18 @@ def test_operator_cannot_escalate_through_settings(operator: Client, state_dir: 
 
     assert OPERATOR in [u.username for u in UserStore(state_dir).users()]
     assert "mallory" not in [u.username for u in UserStore(state_dir).users()]
+
+
+def test_production_password_hash_uses_argon2id_defaults(tmp_path: Any) -> None:
+    from argon2 import PasswordHasher, extract_parameters
+
+    from appliance.users import UserStore
+
+    store = UserStore(tmp_path)
+    store.create("admin", ADMIN_PW, "admin")
+    (pw_hash,) = store._db.execute("SELECT pw_hash FROM users").fetchone()
+    params = extract_parameters(pw_hash)
+    default = PasswordHasher()
+    assert pw_hash.startswith("$argon2id$")
+    assert (params.time_cost, params.memory_cost) == (default.time_cost, default.memory_cost)
+    assert store.authenticate("admin", ADMIN_PW, "127.0.0.1") is not None
