@@ -169,3 +169,42 @@ def browser() -> Iterator[Any]:
 
 def copy_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, dirs_exist_ok=True)
+
+
+KNOWN = b"example-3\n"  # the demo list names this content's SHA-256
+HOSTILE_NAMES: list[bytes] = [
+    b"<script>alert(1)<script>.txt",
+    b'"><img src=x onerror=alert(2)>.txt',
+    "invoice-\u202etxt.exe".encode(),           # RTL override disguises the extension
+    b"bad-\xff\xfe-utf8.txt",                     # invalid UTF-8
+]
+
+
+def make_hostile_media(root: Path) -> Path:
+    """A directory whose file names are attacks on a web page; every one holds a known (listed) content."""
+    media = root / "hostile"
+    media.mkdir(parents=True, exist_ok=True)
+    for name in HOSTILE_NAMES:
+        with open(os.path.join(os.fsencode(media), name), "wb") as fh:
+            fh.write(KNOWN)
+    os.mkfifo(media / "a-fifo")  # recorded as skipped
+    (media / "plain.txt").write_bytes(b"nothing known\n")
+    return media
+
+
+@pytest.fixture
+def scanned(state_dir: Path, tmp_path: Path) -> dict[str, str]:
+    """Two real finished scans (the real CLI in a subprocess): demo media and hostile names."""
+    from appliance.demo import make_demo
+
+    demo = make_demo(state_dir / "demo")
+    hostile = make_hostile_media(tmp_path)
+    ids = {}
+    for key, src in (("demo", demo.media), ("hostile", hostile)):
+        id_file = tmp_path / f"{key}.id"
+        r = subprocess.run([sys.executable, "-m", "appliance", "scan", str(src), "--hashlist", str(demo.hashlist),
+                            "--id-file", str(id_file), "--no-progress"], capture_output=True, text=True, cwd=REPO,
+                           env=gapscan_env(state_dir), timeout=120)
+        assert r.returncode == 1, r.stderr
+        ids[key] = id_file.read_text().strip()
+    return ids
