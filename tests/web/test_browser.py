@@ -51,6 +51,8 @@ def wait_done(page: Any) -> None:
 def test_first_boot_to_report_in_a_real_browser(server: Server, browser: Any, artifacts_dir: Path,
                                                 tmp_path: Path) -> None:
     assert re.fullmatch(r"([0-9A-F]{2}:){31}[0-9A-F]{2}", server.fingerprint)
+    for old in artifacts_dir.glob("*.png"):
+        old.unlink()
     ctx = browser.new_context(ignore_https_errors=True, viewport=VIEWPORTS["desktop"], accept_downloads=True)
     page = ctx.new_page()
     watch = Watch(page)
