@@ -24,6 +24,13 @@ def text(value: object) -> str:
     return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", "" if value is None else str(value))
 
 
+def tojson_text(value: object) -> str:
+    """An audit detail value as plain text: strings as they are, anything else as compact JSON."""
+    import json
+
+    return text(value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False))
+
+
 def size(n: int | float | None) -> str:
     if n is None:
         return ""
@@ -50,7 +57,7 @@ def duration(seconds: float | None) -> str:
 
 
 def install(app: Flask) -> None:
-    app.jinja_env.filters.update(path=path, text=text, size=size, when=when, duration=duration)
+    app.jinja_env.filters.update(path=path, text=text, tojson_text=tojson_text, size=size, when=when, duration=duration)
     install_tests(app)
     app.jinja_env.globals["query"] = query
 
