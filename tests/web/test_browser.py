@@ -93,6 +93,7 @@ def test_first_boot_to_report_in_a_real_browser(server: Server, browser: Any, ar
     assert page.inner_text("[data-field=percent]").startswith("100")
     assert page.inner_text("[data-field=hits]") == "3"
     assert page.inner_text("[data-field=status]") == "finished"
+    assert int(page.get_attribute("#progress", "data-updates") or 0) >= 1  # applied from server-sent events
     shoot(page, artifacts_dir, "desktop-04-progress-done")
 
     # The planted hits, with metadata.

@@ -120,6 +120,23 @@ def test_scan_from_the_ui_runs_in_a_subprocess_and_streams_progress(admin: Clien
     assert "scan.start" in audit and sid in audit
 
 
+def test_progress_events_stream_while_a_scan_runs(admin: Client, tmp_path: Path) -> None:
+    big = tmp_path / "many"
+    big.mkdir()
+    for i in range(60):
+        (big / f"f{i}.bin").write_bytes(bytes([i]) * (3 << 20))
+    r = admin.post("/scan", {"kind": "directory", "directory": str(big)})
+    sid = r.headers["Location"].rsplit("/", 1)[1]
+    events = admin.get(f"/scans/{sid}/events").get_data(as_text=True)
+    progress = [json.loads(line[6:]) for line in events.splitlines() if line.startswith("data: {")]
+    assert progress[-1]["done"] and progress[-1]["percent"] == 100.0 and progress[-1]["files"] == 60
+    running = [p for p in progress if p["status"] == "running"]
+    assert running, "no progress event was sent while the scan ran"
+    assert all(p["stage"] for p in progress) and running[0]["total_files"] == 60
+    files = [p["files"] for p in progress]
+    assert files == sorted(files)
+
+
 def test_cancel_stops_a_running_scan(admin: Client, state_dir: Path, tmp_path: Path) -> None:
     big = tmp_path / "big"
     big.mkdir()

@@ -24,6 +24,7 @@ function setField(root, name, text) {
 }
 
 function showProgress(root, p) {
+  root.dataset.updates = String(Number(root.dataset.updates || 0) + 1);  // how many live updates arrived
   const status = setField(root, "status", p.status);
   if (status) status.className = "status " + p.status;
   setField(root, "stage", p.stage);
