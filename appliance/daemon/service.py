@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,11 +123,15 @@ class Daemon(Observer):
                 kind, value = self.events.get(timeout=0.25)
             except queue.Empty:
                 kind, value = "tick", None
-            if kind == "media":
-                self.on_media(value)
-            elif kind == "button":
-                self.on_button(value)
-            self._update_panel()
+            try:
+                if kind == "media":
+                    self.on_media(value)
+                elif kind == "button":
+                    self.on_button(value)
+                self._update_panel()
+            except Exception as exc:  # one bad event must not stop the service; the log says what happened
+                self.log("daemon.error", level="error", while_handling=kind, error=f"{type(exc).__name__}: {exc}",
+                         where=_where(exc))
 
     def _shutdown(self, server: CommandServer, source_stop: threading.Event) -> None:
         self.log("daemon.stopping")
@@ -502,6 +507,11 @@ class Daemon(Observer):
         with self.lock:
             workers = list(self.workers.values())
         return any(w.cancel_scan(scan_id) for w in workers) or self.controller.cancel(scan_id)
+
+
+def _where(exc: BaseException) -> str:
+    tb = traceback.extract_tb(exc.__traceback__)
+    return f"{Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else "?"
 
 
 def device_key(source: str) -> str:

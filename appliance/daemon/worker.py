@@ -25,7 +25,7 @@ from appliance.scan.control import ScanController, ScanStatus
 from appliance.selftest import SelfTestReport, run_selftest
 
 
-@dataclass
+@dataclass(eq=False)  # jobs are compared by identity: two scans of the same spec are two jobs
 class Job:
     spec: str
     origin: str  # auto | panel | ui
