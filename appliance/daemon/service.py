@@ -52,6 +52,7 @@ class DriveState:
     errors: int = 0
     reason: str | None = None  # fixed words for the panel when state == error
     complete: bool = True  # every volume's scan finished (False: stopped by EJECT or removal)
+    checked: bool = True  # every scan matched against at least one hash list (else "clean" means nothing)
     inserted_at: float = field(default_factory=time.time)
 
     def to_json(self) -> dict[str, Any]:
@@ -259,7 +260,7 @@ class Daemon(Observer):
             if worker.busy():
                 raise GapscanError(f"drive {key} is already being scanned")
             state.state, state.scans, state.files, state.hits, state.errors = "queued", [], 0, 0, 0
-            state.percent, state.reason, state.complete = None, None, True
+            state.percent, state.reason, state.complete, state.checked = None, None, True, True
         for v in volumes:
             worker.submit(Job(v.spec, origin, volume=v))
         self.log("scan.queued", drive=key, volumes=len(volumes), origin=origin)
@@ -351,6 +352,7 @@ class Daemon(Observer):
 
     def scan_ended(self, key: str, job: Job, status: ScanStatus | None, exit_code: int | None) -> None:
         st = status_json(status) or {}
+        lists_used = self._lists_used(job.scan_id)
         self.log("scan.ended", drive=key, scan_id=job.scan_id, status=st.get("status"), files=st.get("files"),
                  hits=st.get("hits"), errors=st.get("errors"), exit_code=exit_code,
                  reason=job.cancel_reason, resume=(f"gapscan scan --resume {job.scan_id}"
@@ -363,7 +365,7 @@ class Daemon(Observer):
             for s in state.scans:
                 if s["scan_id"] == job.scan_id:
                     s.update(status=st.get("status"), files=st.get("files", 0), hits=st.get("hits", 0),
-                             errors=st.get("errors", 0))
+                             errors=st.get("errors", 0), lists=lists_used)
             state.files = sum(s.get("files", 0) for s in state.scans)
             state.hits = sum(s.get("hits", 0) for s in state.scans)
             state.errors = sum(s.get("errors", 0) for s in state.scans)
@@ -373,14 +375,24 @@ class Daemon(Observer):
                 return
             state.percent = None
             state.complete = all(s.get("status") == "finished" for s in state.scans)
+            state.checked = all(s.get("lists", 0) > 0 for s in state.scans)
             failed = any(s.get("status") == "failed" for s in state.scans)
             if failed and not state.hits:
                 state.state, state.reason = "error", "scan failed"
                 outcome = "error"
             else:
                 state.state = "done"
-                outcome = "hits" if state.hits else ("clean" if state.complete else "stopped")
+                outcome = "hits" if state.hits else ("clean" if state.complete and state.checked else "stopped")
         self._signal(key, outcome)
+
+    def _lists_used(self, scan_id: str | None) -> int:
+        if scan_id is None:
+            return 0
+        from appliance.results.store import ResultStore
+
+        with ResultStore.in_state_dir(self.state_dir) as store:
+            scan = store.get_scan(scan_id)
+        return len(scan.lists) if scan is not None else 0
 
     def _signal(self, key: str, outcome: str) -> None:
         """The end-of-scan sound: once per drive and outcome."""
@@ -406,8 +418,9 @@ class Daemon(Observer):
             if newest.state == "error":
                 return [display.error(newest.reason or "see web UI")], display.lights_for("error")
             if newest.state == "done":
-                lights = "hits" if newest.hits else ("clean" if newest.complete else "stopped")
-                return (display.result(newest.hits, newest.files, newest.errors, complete=newest.complete),
+                lights = "hits" if newest.hits else ("clean" if newest.complete and newest.checked else "stopped")
+                return (display.result(newest.hits, newest.files, newest.errors, complete=newest.complete,
+                                       checked=newest.checked),
                         display.lights_for(lights))
             readable = sum(1 for v in newest.drive.volumes if v.readable)
             return [display.announced(readable)], display.lights_for("announced")

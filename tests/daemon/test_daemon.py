@@ -83,7 +83,8 @@ def test_auto_scan_off_announces_and_waits_for_the_scan_button(start_daemon, sta
     (vol / "docs").mkdir(parents=True)
     for i in range(5):
         (vol / "docs" / f"letter{i}.txt").write_text(f"dear {i}\n")
-    d = start_daemon("--auto-scan", "off")
+    demo = make_demo(tmp_path / "demo")
+    d = start_daemon("--auto-scan", "off", "--hashlist", str(demo.hashlist))
     d.inject("add", "/dev/sdc", [{"devnode": str(vol), "fstype": "ext4", "used": _files_size(vol)}])
     d.wait_drive("/dev/sdc", lambda dr: dr["state"] == "announced")
     assert d.panel.wait_for(lambda hw: hw.text() == "DRIVE INSERTED\npress SCAN", timeout=5)
@@ -236,8 +237,16 @@ def test_selftest_and_info_commands(gapscan, state_dir):
     assert "daemon: not running" in info.stdout
 
 
-def test_gapscand_refuses_a_second_instance(start_daemon, state_dir):
-    d = start_daemon("--auto-scan", "off")
+def test_no_lists_is_never_clean_and_a_second_daemon_is_refused(start_daemon, state_dir, tmp_path):
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (vol / "a.txt").write_text("a")
+    d = start_daemon("--auto-scan", "on")  # no --hashlist and no installed lists
+    d.inject("add", "/dev/sdg", [{"devnode": str(vol), "fstype": "vfat"}])
+    d.wait_drive("/dev/sdg", lambda dr: dr["state"] == "done")
+    assert d.panel.wait_for(lambda hw: hw.text() == "NOT CHECKED\nno hash lists", timeout=5)
+    assert not any(screen[0].startswith("CLEAN") for screen in d.panel.hw.history)
+
     second = subprocess.run([sys.executable, "-m", "appliance.daemon.service", "--state-dir", str(state_dir),
                              "--panel", "none", "--watchdog", "none", "--media-events", str(d.fifo)],
                             capture_output=True, text=True, timeout=30, cwd=REPO, env=gapscan_env(state_dir))
