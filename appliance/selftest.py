@@ -57,7 +57,8 @@ class SelfTestReport:
                 "checks": [asdict(c) for c in self.checks]}
 
 
-def run_selftest(state_dir: Path, *, check_store: bool = True) -> SelfTestReport:
+def run_selftest(state_dir: Path, *, check_store: bool = True, passphrase: str | None = None) -> SelfTestReport:
+    """Every check, in order; ``passphrase`` unlocks the hash-list store as ``HashListStore.open`` would."""
     t0 = time.monotonic()
     backend = _backend_name()
     steps: list[tuple[str, Callable[[], Check]]] = [
@@ -67,7 +68,7 @@ def run_selftest(state_dir: Path, *, check_store: bool = True) -> SelfTestReport
         ("pdq-canaries", _check_pdq_canaries),
     ]
     if check_store:
-        steps.append(("hashlist-store", lambda: _check_store(Path(state_dir))))
+        steps.append(("hashlist-store", lambda: _check_store(Path(state_dir), passphrase)))
     checks = []
     for name, step in steps:
         try:
@@ -191,7 +192,7 @@ def _check_pdq_canaries() -> Check:
                                        "match their known values")
 
 
-def _check_store(state_dir: Path) -> Check:
+def _check_store(state_dir: Path, passphrase: str | None = None) -> Check:
     store_mod = _optional("appliance.hashlist.store")
     if store_mod is None:
         return Check("hashlist-store", True, "hash-list store not in this build (appliance.hashlist.store missing)",
@@ -200,7 +201,7 @@ def _check_store(state_dir: Path) -> Check:
     if not metas:
         return Check("hashlist-store", True, "no hash lists installed")
     try:
-        store = store_mod.HashListStore.open(state_dir)
+        store = store_mod.HashListStore.open(state_dir, passphrase=passphrase)
     except store_mod.StoreLocked as exc:
         return Check("hashlist-store", False, str(exc))
     lists, errors = store.load_active()

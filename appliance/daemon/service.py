@@ -470,6 +470,8 @@ class Daemon(Observer):
                         "watchdog": bool(self.petter), "health": self.health.check()[1]}
             if op == "start":
                 return {"ok": True, "scan_id": self._start(req)}
+            if op == "enqueue":
+                return {"ok": True, "ahead": self._enqueue(req)}
             if op == "cancel":
                 return {"ok": True, "cancelled": self._cancel(str(req.get("scan_id")))}
             if op == "running":
@@ -485,10 +487,10 @@ class Daemon(Observer):
                 return {"ok": True, "interrupted": self.eject(str(req.get("drive")))}
         except GapscanError as exc:
             return {"ok": False, "error": str(exc)}
-        return {"ok": False, "error": f"unknown op {op!r} (ping, start, cancel, running, status, media, "
-                                      "scan_drive, eject)"}
+        return {"ok": False, "error": f"unknown op {op!r} (ping, start, enqueue, cancel, running, status, "
+                                      "media, scan_drive, eject)"}
 
-    def _start(self, req: dict[str, Any]) -> str:
+    def _job_from(self, req: dict[str, Any]) -> Job:
         source = req.get("source")
         if not isinstance(source, str) or not source:
             raise GapscanError("start needs a source")
@@ -502,19 +504,39 @@ class Daemon(Observer):
         if refused:  # e.g. LD_PRELOAD: the channel must not become a way to run code as the service user
             raise GapscanError(f"env {refused[0]!r} may not be passed to a scan (allowed: "
                                f"{', '.join(sorted(SCAN_ENV_ALLOWED))})")
-        key = self.key_for_source(source)
+        return Job(source, "ui", extra_args=extra, env=env)
+
+    def _start(self, req: dict[str, Any]) -> str:
+        """Start now and return the scan id; refused while the device is busy (use ``enqueue`` to wait)."""
+        job = self._job_from(req)
+        key = self.key_for_source(job.spec)
         with self.lock:
             worker = self._worker(key)
             if worker.busy():
                 current = worker.current.scan_id if worker.current else None
                 raise GapscanError(f"device {key} is busy" + (f" with scan {current}" if current else "")
-                                   + ": one scan per device at a time; cancel it or wait for it to end")
-            job = Job(source, "ui", extra_args=extra, env=env)
-            state = self.drives.get(key)
-            if state is not None:
-                state.state, state.reason = "queued", None
+                                   + ": one scan per device at a time; cancel it, wait, or queue the scan")
+            self._mark_queued(key)
             worker.submit(job)
         return job.future.result(timeout=START_WAIT)
+
+    def _enqueue(self, req: dict[str, Any]) -> int:
+        """Queue behind the device's current scan. Returns how many scans are ahead of it."""
+        job = self._job_from(req)
+        key = self.key_for_source(job.spec)
+        with self.lock:
+            worker = self._worker(key)
+            ahead = worker.pending() + (1 if worker.current is not None else 0)
+            if not ahead:
+                self._mark_queued(key)
+            worker.submit(job)
+        self.log("scan.queued", drive=key, volumes=1, origin="ui", ahead=ahead)
+        return ahead
+
+    def _mark_queued(self, key: str) -> None:
+        state = self.drives.get(key)
+        if state is not None:
+            state.state, state.reason = "queued", None
 
     def _cancel(self, scan_id: str) -> bool:
         with self.lock:

@@ -125,14 +125,14 @@ def test_drive_pulled_mid_scan_ends_interrupted_with_results_kept(start_daemon, 
         time.sleep(0.1)
     status = d.client.status(scan_id)
     assert status.status == "interrupted"
-    assert status.files < 8000
+    assert status.files < 6000
     assert any(r["event"] == "media.removed" and r["interrupted"] == [scan_id] for r in d.log_records())
     assert d.stop() == 0
 
     done = gapscan("scan", "--resume", scan_id)  # results kept: the resumed scan adds only the rest
     assert done.returncode == 0, done.stderr
     with ResultStore.in_state_dir(state_dir) as store:
-        assert store.counts(scan_id)["files"] == 8000
+        assert store.counts(scan_id)["files"] == 6000
 
 
 def test_command_channel_and_sigterm_checkpoint(start_daemon, state_dir, many_files):
@@ -157,6 +157,7 @@ def test_command_channel_and_sigterm_checkpoint(start_daemon, state_dir, many_fi
     assert d.client.running() == [scan_id]
     with pytest.raises(GapscanError, match="busy with scan"):
         d.client.start(str(many_files))  # one scan per device at a time
+    assert d.client.enqueue(str(many_files)) == 1  # or queued behind it
     with ResultStore.in_state_dir(state_dir) as store:
         assert store.get_scan(scan_id).extra["started_by"] == "ui"
 
@@ -166,6 +167,8 @@ def test_command_channel_and_sigterm_checkpoint(start_daemon, state_dir, many_fi
 
     assert d.stop(signal.SIGTERM) == 0
     assert ScanController(state_dir).status(scan_id).status == "interrupted"  # checkpointed, resumable
+    with ResultStore.in_state_dir(state_dir) as store:
+        assert [s.id for s in store.list_scans()] == [scan_id]  # the queued scan was dropped, not started
     assert d.watchdog.read_bytes().endswith(b"V")  # magic close: a clean stop does not reboot the box
     assert not (state_dir / "run" / "gapscand.sock").exists()
     assert any(r["event"] == "scan.checkpointed" and r["scan_id"] == scan_id for r in d.log_records())
@@ -176,10 +179,17 @@ def test_command_channel_and_sigterm_checkpoint(start_daemon, state_dir, many_fi
 def test_cancel_and_eject(start_daemon, state_dir, many_files):
     d = start_daemon("--auto-scan", "off")
     scan_id = d.client.start(str(many_files))
+    assert d.client.enqueue(str(many_files)) == 1
     assert d.client.cancel(scan_id) is True
     assert d.client.wait(scan_id, timeout=30) == 2
     assert d.client.status(scan_id).status == "interrupted"
     assert d.client.cancel(scan_id) is False
+    deadline = time.monotonic() + 30  # the queued scan of the same device starts once the first has ended
+    while not (running := d.client.running()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(running) == 1 and running[0] != scan_id
+    assert d.client.cancel(running[0]) is True
+    assert d.client.wait(running[0], timeout=30) == 2
 
     # EJECT on the panel mid-scan: the scan stops (resumable) and the panel says it is safe to unplug.
     d.inject("add", "/dev/sdf", [{"devnode": str(many_files), "fstype": "vfat"}])
