@@ -140,6 +140,10 @@ def test_command_channel_and_sigterm_checkpoint(start_daemon, state_dir, many_fi
     assert isinstance(connect(state_dir), DaemonClient)
     info = d.client.ping()
     assert info["panel"]["connected"] is True and info["watchdog"] is True
+    shown = subprocess.run([sys.executable, "-m", "appliance", "info"], capture_output=True, text=True,
+                           timeout=60, cwd=REPO, env=gapscan_env(state_dir)).stdout
+    assert "daemon: running" in shown and "watchdog armed" in shown and "panel: connected" in shown, shown
+
     with pytest.raises(GapscanError, match="unknown op 'format'"):
         d.client.call("format")
     with pytest.raises(GapscanError, match="'LD_PRELOAD' may not be passed"):
@@ -153,6 +157,10 @@ def test_command_channel_and_sigterm_checkpoint(start_daemon, state_dir, many_fi
     assert b"request longer than 65536 bytes" in replies[1]
     assert d.client.ping()["ok"] is True
 
+    pets_before = d.watchdog.stat().st_size
+    time.sleep(0.5)
+    assert d.watchdog.stat().st_size > pets_before  # healthy: petted every 0.1 s
+
     scan_id = d.client.start(str(many_files))
     assert d.client.running() == [scan_id]
     with pytest.raises(GapscanError, match="busy with scan"):
@@ -160,10 +168,6 @@ def test_command_channel_and_sigterm_checkpoint(start_daemon, state_dir, many_fi
     assert d.client.enqueue(str(many_files)) == 1  # or queued behind it
     with ResultStore.in_state_dir(state_dir) as store:
         assert store.get_scan(scan_id).extra["started_by"] == "ui"
-
-    pets_before = d.watchdog.stat().st_size
-    time.sleep(0.5)
-    assert d.watchdog.stat().st_size > pets_before  # healthy: petted every 0.1 s
 
     assert d.stop(signal.SIGTERM) == 0
     assert ScanController(state_dir).status(scan_id).status == "interrupted"  # checkpointed, resumable
