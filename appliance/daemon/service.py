@@ -234,7 +234,10 @@ class Daemon(Observer):
                 if not v.readable:
                     self.log("media.volume_skipped", drive=drive.key, volume=v.spec, reason=v.why_not)
             if not event.boot and self.auto_scan():
-                self.queue_drive(drive.key, "auto")
+                try:
+                    self.queue_drive(drive.key, "auto")
+                except GapscanError as exc:  # e.g. re-plugged while its previous scan is still stopping
+                    self.log("scan.refused", level="warning", drive=drive.key, message=str(exc))
             else:
                 self.log("media.announced", drive=drive.key, message="waiting for SCAN on the panel or the web UI")
                 if self.panel is not None:
