@@ -3,6 +3,7 @@ simulator on a real pty. Media events are injected through a FIFO of recorded ev
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -220,7 +221,7 @@ def test_failing_selftest_blocks_scanning(start_daemon, state_dir, tmp_path, gap
     site = tmp_path / "broken"
     site.mkdir()
     (site / "sitecustomize.py").write_text(BROKEN_SHA1)
-    env = {"PYTHONPATH": f"{site}:{REPO}"}
+    env = {"PYTHONPATH": f"{site}{os.pathsep}{gapscan_env()['PYTHONPATH']}"}
     bad = gapscan("selftest", env=env)
     assert bad.returncode == 2
     assert "FAIL  digests:" in bad.stdout and "scanning is blocked" in bad.stderr
@@ -277,3 +278,20 @@ def test_device_keys_group_partitions_and_shares():
     assert device_key("/dev/mmcblk0p1") == "/dev/mmcblk0"
     assert device_key("smb://alice@NAS:445/Evidence/case1") == device_key("smb://nas/evidence/case2")
     assert device_key("/srv/images/disk.E01") == "/srv/images/disk.E01"
+
+
+def test_auto_scan_follows_the_web_settings(start_daemon, state_dir, tmp_path):
+    settings = pytest.importorskip("appliance.settings", reason="the web area's settings module is not merged yet")
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (vol / "a.txt").write_text("a")
+    settings.update_settings(state_dir, auto_scan=True)
+    d = start_daemon()  # no --auto-scan: the web UI's setting decides, read at each insertion
+    d.inject("add", "/dev/sdh", [{"devnode": str(vol), "fstype": "vfat"}])
+    d.wait_drive("/dev/sdh", lambda dr: dr["state"] == "done")
+    settings.update_settings(state_dir, auto_scan=False)
+    d.inject("remove", "/dev/sdh")
+    d.inject("add", "/dev/sdh", [{"devnode": str(vol), "fstype": "vfat"}])
+    time.sleep(1.0)
+    assert d.wait_drive("/dev/sdh", lambda dr: dr["state"] == "announced")["scans"] == []
+    assert d.stop() == 0
