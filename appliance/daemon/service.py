@@ -88,6 +88,7 @@ class Daemon(Observer):
         self.petter: Any = None
         self._idle_info: tuple[float, list[tuple[str, int]], str | None, str | None] | None = None
         self._beeped: set[str] = set()
+        self._panel_seen: tuple[bool, str | None] | None = None
         self._warned: set[str] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -433,6 +434,15 @@ class Daemon(Observer):
     def _update_panel(self) -> None:
         if self.panel is None:
             return
+        state = self.panel.state()
+        seen = (state.connected, state.problem)
+        if seen != self._panel_seen:  # the journal says when the panel comes and goes, and why
+            self._panel_seen = seen
+            if state.connected:
+                self.log("panel.connected", device=state.device, firmware=state.firmware,
+                         reconnects=state.reconnects)
+            elif state.problem != "not started":
+                self.log("panel.unavailable", level="warning", message=state.problem)
         pages, lights = self._screen()
         page = pages[int(time.monotonic() / self.page_seconds) % len(pages)] if len(pages) > 1 else pages[0]
         self.panel.show(*page)

@@ -73,6 +73,7 @@ def test_inserted_drive_is_scanned_and_hits_are_signalled(start_daemon, state_di
     ended = [r for r in records if r["event"] == "scan.ended"]
     assert ended and ended[0]["hits"] == 3 and ended[0]["status"] == "finished"
     assert any(r["event"] == "media.volume_skipped" and r["volume"] == "/dev/sdb2" for r in records)
+    assert any(r["event"] == "panel.connected" and r["firmware"].startswith("gapscan-panel") for r in records)
 
     d.inject("remove", "/dev/sdb")
     assert d.panel.wait_for(lambda hw: hw.lines[0].startswith("GAPSCAN READY"), timeout=5)
