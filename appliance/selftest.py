@@ -57,7 +57,8 @@ class SelfTestReport:
                 "checks": [asdict(c) for c in self.checks]}
 
 
-def run_selftest(state_dir: Path, *, check_store: bool = True) -> SelfTestReport:
+def run_selftest(state_dir: Path, *, check_store: bool = True, passphrase: str | None = None) -> SelfTestReport:
+    """Every check, in order; ``passphrase`` unlocks the hash-list store as ``HashListStore.open`` would."""
     t0 = time.monotonic()
     backend = _backend_name()
     steps: list[tuple[str, Callable[[], Check]]] = [
@@ -67,7 +68,7 @@ def run_selftest(state_dir: Path, *, check_store: bool = True) -> SelfTestReport
         ("pdq-canaries", _check_pdq_canaries),
     ]
     if check_store:
-        steps.append(("hashlist-store", lambda: _check_store(Path(state_dir))))
+        steps.append(("hashlist-store", lambda: _check_store(Path(state_dir), passphrase)))
     checks = []
     for name, step in steps:
         try:
@@ -162,7 +163,7 @@ def _check_pdq_canaries() -> Check:
     if canaries_mod is None:
         return Check("pdq-canaries", True, "PDQ canaries not in this build (appliance.hashing.canaries missing)",
                      skipped=True)
-    canaries = getattr(canaries_mod, "PDQ_CANARIES", None) or getattr(canaries_mod, "CANARIES", [])
+    canaries = getattr(canaries_mod, "CANARIES", None) or getattr(canaries_mod, "PDQ_CANARIES", [])
     pdq_mod = _optional("appliance.hashing.pdq")
     problems: list[str] = []
     pdq_checked = 0
@@ -172,10 +173,17 @@ def _check_pdq_canaries() -> Check:
         problems += _compare(c.name, {a: d.hex(a) for a in DEFAULT_ALGORITHMS}, want)
         expected_pdq = getattr(c, "pdq", None)
         if expected_pdq and pdq_mod is not None:
-            got = pdq_mod.pdq_from_bytes(c.data).hash.hex()
+            h = pdq_mod.pdq_from_bytes(c.data)  # on the active backend (CuPy where present)
+            to_hex = getattr(pdq_mod, "hash_to_hex", bytes.hex)
+            got = to_hex(h.hash)
             pdq_checked += 1
             if got != expected_pdq.lower():
                 problems.append(f"{c.name} PDQ is {got} instead of {expected_pdq}")
+            want_quality = getattr(c, "pdq_quality", None)
+            if want_quality is not None and h.quality != want_quality:
+                problems.append(f"{c.name} PDQ quality is {h.quality} instead of {want_quality}")
+    if pdq_mod is None and any(getattr(c, "pdq", None) for c in canaries):
+        problems.append("PDQ canaries present but appliance.hashing.pdq is missing")
     if not canaries:
         return Check("pdq-canaries", False, "appliance.hashing.canaries holds no canaries")
     if problems:
@@ -184,7 +192,7 @@ def _check_pdq_canaries() -> Check:
                                        "match their known values")
 
 
-def _check_store(state_dir: Path) -> Check:
+def _check_store(state_dir: Path, passphrase: str | None = None) -> Check:
     store_mod = _optional("appliance.hashlist.store")
     if store_mod is None:
         return Check("hashlist-store", True, "hash-list store not in this build (appliance.hashlist.store missing)",
@@ -193,7 +201,7 @@ def _check_store(state_dir: Path) -> Check:
     if not metas:
         return Check("hashlist-store", True, "no hash lists installed")
     try:
-        store = store_mod.HashListStore.open(state_dir)
+        store = store_mod.HashListStore.open(state_dir, passphrase=passphrase)
     except store_mod.StoreLocked as exc:
         return Check("hashlist-store", False, str(exc))
     lists, errors = store.load_active()

@@ -1,5 +1,6 @@
 """``DaemonClient``: what the web UI and the CLI use to reach gapscand; the same methods as ScanController
-(start / cancel / running / status / wait) plus ``media()``, ``scan_drive()``, ``eject()`` and ``ping()``."""
+(start / cancel / running / status / wait) plus ``enqueue()``, ``media()``, ``scan_drive()``, ``eject()`` and
+``ping()``."""
 
 from __future__ import annotations
 
@@ -85,6 +86,10 @@ class DaemonClient:
             time.sleep(0.2)
 
     # -- daemon-only ---------------------------------------------------------------------------------
+    def enqueue(self, source: str, *, extra_args: Sequence[str] = (), env: Mapping[str, str] | None = None) -> int:
+        """Queue a scan behind the device's current one (one scan per device). Returns how many are ahead."""
+        return int(self.call("enqueue", source=source, extra_args=list(extra_args), env=dict(env or {}))["ahead"])
+
     def ping(self) -> dict[str, Any]:
         return self.call("ping")
 

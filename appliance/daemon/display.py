@@ -48,14 +48,17 @@ def scanning(percent: int | None, files: int) -> Screen:
     return line1, _fit(f"{files} files")
 
 
-def result(hits: int, files: int, errors: int, *, complete: bool = True) -> list[Screen]:
-    """The result of a drive's scans, then the all-clear to unplug. A stopped scan is never called clean."""
+def result(hits: int, files: int, errors: int, *, complete: bool = True, checked: bool = True) -> list[Screen]:
+    """The result of a drive's scans, then the all-clear to unplug. Never "CLEAN" for a stopped scan, nor for
+    one that had no hash list to match against (hashed, but not checked)."""
     if hits:
         first: Screen = (f"HITS: {hits}", "see web UI")
-    elif complete:
-        first = ("CLEAN", _fit(f"{files} files"))
-    else:
+    elif not complete:
         first = ("SCAN STOPPED", _fit(f"{files} files"))
+    elif not checked:
+        first = ("NOT CHECKED", "no hash lists")
+    else:
+        first = ("CLEAN", _fit(f"{files} files"))
     pages = [first]
     if errors and not hits:
         pages.append((f"{errors} UNREADABLE", "see web UI"))

@@ -58,13 +58,22 @@ def _get(obj: Any, *names: str) -> Any:
     return None
 
 
+#: Volume types that hold no readable file tree without a key or an assembler.
+UNREADABLE_FSTYPES = {"crypto_LUKS": "encrypted (LUKS)", "BitLocker": "encrypted (BitLocker)",
+                      "swap": "swap space, not a filesystem", "LVM2_member": "an LVM member, not a filesystem",
+                      "linux_raid_member": "a RAID member, not a filesystem"}
+
+
 def volume_from(obj: Any) -> VolumeInfo:
     spec = _get(obj, "spec", "devnode", "path", "device")
     fstype = _get(obj, "fstype", "filesystem")
     readable = _get(obj, "readable", "supported")
-    if readable is None:
-        readable = bool(fstype) or bool(spec and os.path.isdir(str(spec)))
     why = _get(obj, "why_not", "problem", "reason")
+    if readable is None:
+        if fstype in UNREADABLE_FSTYPES:
+            readable, why = False, why or UNREADABLE_FSTYPES[fstype]
+        else:
+            readable = bool(fstype) or bool(spec and os.path.isdir(str(spec)))
     if not readable and not why:
         why = "no filesystem gapscan can read" if not fstype else f"{fstype} is not supported"
     return VolumeInfo(str(spec), fstype, _get(obj, "label"), _get(obj, "size"), _get(obj, "used", "used_bytes"),
@@ -77,8 +86,17 @@ def drive_from(obj: Any) -> DriveInfo:
     if key is None:
         raise ValueError("media event without a device node")
     volumes = tuple(volume_from(v) for v in (_get(obj, "volumes") or ()))
+    if not volumes and str(key).startswith("/dev/"):
+        # No partition the media layer could name (e.g. a filesystem on the whole device): read the device.
+        volumes = (VolumeInfo(str(key), None, None, _get(obj, "size"), None, True, None),)
     return DriveInfo(str(key), _get(obj, "vendor"), _get(obj, "model"), _get(obj, "serial"), _get(obj, "size"),
                      volumes)
+
+
+def is_storage(obj: Any) -> bool:
+    """False for USB devices that are not drives (keyboards, the panel itself): the media layer says so."""
+    drive = _get(obj, "drive", "device") if _get(obj, "action") else obj
+    return _get(drive, "mass_storage") is not False
 
 
 def event_from(obj: Any, *, boot: bool = False) -> MediaEvent:
@@ -106,7 +124,9 @@ def recorded_events(path: str, sink: Sink, problem: Problem, stop: threading.Eve
                     if not line.strip():
                         continue
                     try:
-                        sink(event_from(json.loads(line)))
+                        raw = json.loads(line)
+                        if is_storage(raw):
+                            sink(event_from(raw))
                     except (ValueError, TypeError) as exc:
                         problem(f"ignored a malformed media event in {path}: {exc}")
         except OSError as exc:
@@ -130,21 +150,29 @@ def udev_events(sink: Sink, problem: Problem, stop: threading.Event) -> None:
         return
     try:
         for drive in media.attached_media():
-            sink(MediaEvent("add", drive_from(drive), boot=True))
-        events: Iterator[Any] = media.watch_media()
-        for raw in events:
-            if stop.is_set():
-                return
-            try:
-                sink(event_from(raw))
-            except (ValueError, TypeError) as exc:
-                problem(f"ignored a media event the daemon does not understand: {exc}")
+            if is_storage(drive):
+                sink(MediaEvent("add", drive_from(drive), boot=True))
     except Exception as exc:
-        problem(f"media watcher stopped: {type(exc).__name__}: {exc}")
+        problem(f"cannot list attached drives: {type(exc).__name__}: {exc}")
+    while not stop.is_set():
+        try:
+            events: Iterator[Any] = media.watch_media()  # forever: a new monitor per call could miss events
+            for raw in events:
+                if stop.is_set():
+                    return
+                if not is_storage(raw):
+                    continue
+                try:
+                    sink(event_from(raw))
+                except (ValueError, TypeError) as exc:
+                    problem(f"ignored a media event the daemon does not understand: {exc}")
+        except Exception as exc:  # udev hiccup: say so and watch again rather than go blind
+            problem(f"media watcher stopped ({type(exc).__name__}: {exc}); restarting it in 5 s")
+            stop.wait(5.0)
 
 
 def _udev_available(media: Any) -> tuple[bool, str]:
-    check = getattr(media, "udev_available", None)
+    check = getattr(media, "udev_status", None) or getattr(media, "udev_available", None)
     if check is None:
         try:
             from firmware.media import udev

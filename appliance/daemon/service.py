@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,7 @@ class DriveState:
     errors: int = 0
     reason: str | None = None  # fixed words for the panel when state == error
     complete: bool = True  # every volume's scan finished (False: stopped by EJECT or removal)
+    checked: bool = True  # every scan matched against at least one hash list (else "clean" means nothing)
     inserted_at: float = field(default_factory=time.time)
 
     def to_json(self) -> dict[str, Any]:
@@ -86,6 +88,7 @@ class Daemon(Observer):
         self.petter: Any = None
         self._idle_info: tuple[float, list[tuple[str, int]], str | None, str | None] | None = None
         self._beeped: set[str] = set()
+        self._panel_seen: tuple[bool, str | None] | None = None
         self._warned: set[str] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -122,11 +125,15 @@ class Daemon(Observer):
                 kind, value = self.events.get(timeout=0.25)
             except queue.Empty:
                 kind, value = "tick", None
-            if kind == "media":
-                self.on_media(value)
-            elif kind == "button":
-                self.on_button(value)
-            self._update_panel()
+            try:
+                if kind == "media":
+                    self.on_media(value)
+                elif kind == "button":
+                    self.on_button(value)
+                self._update_panel()
+            except Exception as exc:  # one bad event must not stop the service; the log says what happened
+                self.log("daemon.error", level="error", while_handling=kind, error=f"{type(exc).__name__}: {exc}",
+                         where=_where(exc))
 
     def _shutdown(self, server: CommandServer, source_stop: threading.Event) -> None:
         self.log("daemon.stopping")
@@ -228,7 +235,10 @@ class Daemon(Observer):
                 if not v.readable:
                     self.log("media.volume_skipped", drive=drive.key, volume=v.spec, reason=v.why_not)
             if not event.boot and self.auto_scan():
-                self.queue_drive(drive.key, "auto")
+                try:
+                    self.queue_drive(drive.key, "auto")
+                except GapscanError as exc:  # e.g. re-plugged while its previous scan is still stopping
+                    self.log("scan.refused", level="warning", drive=drive.key, message=str(exc))
             else:
                 self.log("media.announced", drive=drive.key, message="waiting for SCAN on the panel or the web UI")
                 if self.panel is not None:
@@ -254,7 +264,7 @@ class Daemon(Observer):
             if worker.busy():
                 raise GapscanError(f"drive {key} is already being scanned")
             state.state, state.scans, state.files, state.hits, state.errors = "queued", [], 0, 0, 0
-            state.percent, state.reason, state.complete = None, None, True
+            state.percent, state.reason, state.complete, state.checked = None, None, True, True
         for v in volumes:
             worker.submit(Job(v.spec, origin, volume=v))
         self.log("scan.queued", drive=key, volumes=len(volumes), origin=origin)
@@ -346,6 +356,7 @@ class Daemon(Observer):
 
     def scan_ended(self, key: str, job: Job, status: ScanStatus | None, exit_code: int | None) -> None:
         st = status_json(status) or {}
+        lists_used = self._lists_used(job.scan_id)
         self.log("scan.ended", drive=key, scan_id=job.scan_id, status=st.get("status"), files=st.get("files"),
                  hits=st.get("hits"), errors=st.get("errors"), exit_code=exit_code,
                  reason=job.cancel_reason, resume=(f"gapscan scan --resume {job.scan_id}"
@@ -358,7 +369,7 @@ class Daemon(Observer):
             for s in state.scans:
                 if s["scan_id"] == job.scan_id:
                     s.update(status=st.get("status"), files=st.get("files", 0), hits=st.get("hits", 0),
-                             errors=st.get("errors", 0))
+                             errors=st.get("errors", 0), lists=lists_used)
             state.files = sum(s.get("files", 0) for s in state.scans)
             state.hits = sum(s.get("hits", 0) for s in state.scans)
             state.errors = sum(s.get("errors", 0) for s in state.scans)
@@ -368,14 +379,24 @@ class Daemon(Observer):
                 return
             state.percent = None
             state.complete = all(s.get("status") == "finished" for s in state.scans)
+            state.checked = all(s.get("lists", 0) > 0 for s in state.scans)
             failed = any(s.get("status") == "failed" for s in state.scans)
             if failed and not state.hits:
                 state.state, state.reason = "error", "scan failed"
                 outcome = "error"
             else:
                 state.state = "done"
-                outcome = "hits" if state.hits else ("clean" if state.complete else "stopped")
+                outcome = "hits" if state.hits else ("clean" if state.complete and state.checked else "stopped")
         self._signal(key, outcome)
+
+    def _lists_used(self, scan_id: str | None) -> int:
+        if scan_id is None:
+            return 0
+        from appliance.results.store import ResultStore
+
+        with ResultStore.in_state_dir(self.state_dir) as store:
+            scan = store.get_scan(scan_id)
+        return len(scan.lists) if scan is not None else 0
 
     def _signal(self, key: str, outcome: str) -> None:
         """The end-of-scan sound: once per drive and outcome."""
@@ -401,8 +422,9 @@ class Daemon(Observer):
             if newest.state == "error":
                 return [display.error(newest.reason or "see web UI")], display.lights_for("error")
             if newest.state == "done":
-                lights = "hits" if newest.hits else ("clean" if newest.complete else "stopped")
-                return (display.result(newest.hits, newest.files, newest.errors, complete=newest.complete),
+                lights = "hits" if newest.hits else ("clean" if newest.complete and newest.checked else "stopped")
+                return (display.result(newest.hits, newest.files, newest.errors, complete=newest.complete,
+                                       checked=newest.checked),
                         display.lights_for(lights))
             readable = sum(1 for v in newest.drive.volumes if v.readable)
             return [display.announced(readable)], display.lights_for("announced")
@@ -412,6 +434,15 @@ class Daemon(Observer):
     def _update_panel(self) -> None:
         if self.panel is None:
             return
+        state = self.panel.state()
+        seen = (state.connected, state.problem)
+        if seen != self._panel_seen:  # the journal says when the panel comes and goes, and why
+            self._panel_seen = seen
+            if state.connected:
+                self.log("panel.connected", device=state.device, firmware=state.firmware,
+                         reconnects=state.reconnects)
+            elif state.problem != "not started":
+                self.log("panel.unavailable", level="warning", message=state.problem)
         pages, lights = self._screen()
         page = pages[int(time.monotonic() / self.page_seconds) % len(pages)] if len(pages) > 1 else pages[0]
         self.panel.show(*page)
@@ -452,6 +483,8 @@ class Daemon(Observer):
                         "watchdog": bool(self.petter), "health": self.health.check()[1]}
             if op == "start":
                 return {"ok": True, "scan_id": self._start(req)}
+            if op == "enqueue":
+                return {"ok": True, "ahead": self._enqueue(req)}
             if op == "cancel":
                 return {"ok": True, "cancelled": self._cancel(str(req.get("scan_id")))}
             if op == "running":
@@ -467,10 +500,10 @@ class Daemon(Observer):
                 return {"ok": True, "interrupted": self.eject(str(req.get("drive")))}
         except GapscanError as exc:
             return {"ok": False, "error": str(exc)}
-        return {"ok": False, "error": f"unknown op {op!r} (ping, start, cancel, running, status, media, "
-                                      "scan_drive, eject)"}
+        return {"ok": False, "error": f"unknown op {op!r} (ping, start, enqueue, cancel, running, status, "
+                                      "media, scan_drive, eject)"}
 
-    def _start(self, req: dict[str, Any]) -> str:
+    def _job_from(self, req: dict[str, Any]) -> Job:
         source = req.get("source")
         if not isinstance(source, str) or not source:
             raise GapscanError("start needs a source")
@@ -484,24 +517,49 @@ class Daemon(Observer):
         if refused:  # e.g. LD_PRELOAD: the channel must not become a way to run code as the service user
             raise GapscanError(f"env {refused[0]!r} may not be passed to a scan (allowed: "
                                f"{', '.join(sorted(SCAN_ENV_ALLOWED))})")
-        key = self.key_for_source(source)
+        return Job(source, "ui", extra_args=extra, env=env)
+
+    def _start(self, req: dict[str, Any]) -> str:
+        """Start now and return the scan id; refused while the device is busy (use ``enqueue`` to wait)."""
+        job = self._job_from(req)
+        key = self.key_for_source(job.spec)
         with self.lock:
             worker = self._worker(key)
             if worker.busy():
                 current = worker.current.scan_id if worker.current else None
                 raise GapscanError(f"device {key} is busy" + (f" with scan {current}" if current else "")
-                                   + ": one scan per device at a time; cancel it or wait for it to end")
-            job = Job(source, "ui", extra_args=extra, env=env)
-            state = self.drives.get(key)
-            if state is not None:
-                state.state, state.reason = "queued", None
+                                   + ": one scan per device at a time; cancel it, wait, or queue the scan")
+            self._mark_queued(key)
             worker.submit(job)
         return job.future.result(timeout=START_WAIT)
+
+    def _enqueue(self, req: dict[str, Any]) -> int:
+        """Queue behind the device's current scan. Returns how many scans are ahead of it."""
+        job = self._job_from(req)
+        key = self.key_for_source(job.spec)
+        with self.lock:
+            worker = self._worker(key)
+            ahead = worker.pending() + (1 if worker.current is not None else 0)
+            if not ahead:
+                self._mark_queued(key)
+            worker.submit(job)
+        self.log("scan.queued", drive=key, volumes=1, origin="ui", ahead=ahead)
+        return ahead
+
+    def _mark_queued(self, key: str) -> None:
+        state = self.drives.get(key)
+        if state is not None:
+            state.state, state.reason = "queued", None
 
     def _cancel(self, scan_id: str) -> bool:
         with self.lock:
             workers = list(self.workers.values())
         return any(w.cancel_scan(scan_id) for w in workers) or self.controller.cancel(scan_id)
+
+
+def _where(exc: BaseException) -> str:
+    tb = traceback.extract_tb(exc.__traceback__)
+    return f"{Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else "?"
 
 
 def device_key(source: str) -> str:

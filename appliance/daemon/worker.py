@@ -25,7 +25,7 @@ from appliance.scan.control import ScanController, ScanStatus
 from appliance.selftest import SelfTestReport, run_selftest
 
 
-@dataclass
+@dataclass(eq=False)  # jobs are compared by identity: two scans of the same spec are two jobs
 class Job:
     spec: str
     origin: str  # auto | panel | ui
@@ -98,7 +98,9 @@ class DeviceWorker:
         if current is not None:
             current.cancel_reason = reason
             current.cancel.set()
-            return [current.scan_id] if current.scan_id else []
+            if current.scan_id:
+                self.controller.cancel(current.scan_id)  # now, not at the worker's next poll
+                return [current.scan_id]
         return []
 
     def cancel_scan(self, scan_id: str) -> bool:
@@ -107,6 +109,7 @@ class DeviceWorker:
         if current is not None and current.scan_id == scan_id:
             current.cancel_reason = "cancelled"
             current.cancel.set()
+            self.controller.cancel(scan_id)
             return True
         return False
 

@@ -50,9 +50,12 @@ class ScanStatus:
 class ScanController:
     """Runs scans as subprocesses of this process, recording into ``state_dir``."""
 
-    def __init__(self, state_dir: Path, *, command: Sequence[str] = (sys.executable, "-m", "appliance")) -> None:
+    def __init__(self, state_dir: Path, *, command: Sequence[str] = (sys.executable, "-m", "appliance"),
+                 selftest: bool = False) -> None:
         self.state_dir = Path(state_dir)
         self.command = list(command)
+        #: Run the self-test before each scan, refuse the scan if it fails, store the report with the scan.
+        self.selftest = selftest
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
 
@@ -63,6 +66,13 @@ class ScanController:
         which must never be put on a command line). Raises GapscanError with the scan's own message if it
         fails before recording anything.
         """
+        report = None
+        if self.selftest:
+            from appliance.selftest import run_selftest
+
+            report = run_selftest(self.state_dir, passphrase=(env or {}).get("GAPSCAN_PASSPHRASE"))
+            if not report.passed:
+                raise GapscanError(f"{report.summary()}; scanning is blocked until `gapscan selftest` passes")
         with tempfile.TemporaryDirectory(prefix="gapscan-ctl-") as tmp:
             id_file = Path(tmp) / "scan-id"
             argv = [*self.command, "--state-dir", str(self.state_dir), "scan", "--no-progress", "--json",
@@ -85,6 +95,9 @@ class ScanController:
         with self._lock:
             self._procs[scan_id] = proc
         threading.Thread(target=_reap, args=(proc, log), daemon=True, name=f"reap-{scan_id}").start()
+        if report is not None:
+            with ResultStore.in_state_dir(self.state_dir) as store:
+                store.update_extra(scan_id, selftest=report.to_json())
         return scan_id
 
     def cancel(self, scan_id: str) -> bool:
@@ -133,7 +146,8 @@ def connect(state_dir: Path) -> DaemonClient | ScanController:
     """The daemon (``DaemonClient``) when gapscand answers on its socket, else a local ``ScanController``.
 
     Both have start / cancel / running / status / wait. The web UI uses this so scans are queued per device by
-    the daemon on the appliance, and still work in development where no daemon runs.
+    the daemon on the appliance, and still work in development where no daemon runs. Either way each scan is
+    preceded by the self-test, which blocks it on failure.
     """
     from appliance.daemon.client import DaemonClient
 
@@ -146,4 +160,4 @@ def connect(state_dir: Path) -> DaemonClient | ScanController:
         else:
             client.timeout = 10.0
             return client
-    return ScanController(Path(state_dir))
+    return ScanController(Path(state_dir), selftest=True)

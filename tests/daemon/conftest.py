@@ -111,7 +111,7 @@ def start_daemon(state_dir: Path, tmp_path: Path) -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def many_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """8,000 one-line files: a scan that takes a few seconds, long enough to pull the drive mid-way.
+    """6,000 one-line files: a scan that takes a few seconds, long enough to pull the drive mid-way.
 
     Made on tmpfs (/dev/shm) when there is one: creating many files on the CI disk is the slow part.
     """
@@ -122,7 +122,7 @@ def many_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     base = Path(tempfile.mkdtemp(prefix="gapscan-many-", dir=shm)) if shm.is_dir() and os.access(shm, os.W_OK) \
         else tmp_path_factory.mktemp("many")
     root = base / "volume"
-    for d in range(8):
+    for d in range(6):
         sub = root / f"dir{d}"
         sub.mkdir(parents=True)
         for i in range(1000):

@@ -3,6 +3,7 @@ simulator on a real pty. Media events are injected through a FIFO of recorded ev
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -72,6 +73,7 @@ def test_inserted_drive_is_scanned_and_hits_are_signalled(start_daemon, state_di
     ended = [r for r in records if r["event"] == "scan.ended"]
     assert ended and ended[0]["hits"] == 3 and ended[0]["status"] == "finished"
     assert any(r["event"] == "media.volume_skipped" and r["volume"] == "/dev/sdb2" for r in records)
+    assert any(r["event"] == "panel.connected" and r["firmware"].startswith("gapscan-panel") for r in records)
 
     d.inject("remove", "/dev/sdb")
     assert d.panel.wait_for(lambda hw: hw.lines[0].startswith("GAPSCAN READY"), timeout=5)
@@ -83,7 +85,8 @@ def test_auto_scan_off_announces_and_waits_for_the_scan_button(start_daemon, sta
     (vol / "docs").mkdir(parents=True)
     for i in range(5):
         (vol / "docs" / f"letter{i}.txt").write_text(f"dear {i}\n")
-    d = start_daemon("--auto-scan", "off")
+    demo = make_demo(tmp_path / "demo")
+    d = start_daemon("--auto-scan", "off", "--hashlist", str(demo.hashlist))
     d.inject("add", "/dev/sdc", [{"devnode": str(vol), "fstype": "ext4", "used": _files_size(vol)}])
     d.wait_drive("/dev/sdc", lambda dr: dr["state"] == "announced")
     assert d.panel.wait_for(lambda hw: hw.text() == "DRIVE INSERTED\npress SCAN", timeout=5)
@@ -124,14 +127,14 @@ def test_drive_pulled_mid_scan_ends_interrupted_with_results_kept(start_daemon, 
         time.sleep(0.1)
     status = d.client.status(scan_id)
     assert status.status == "interrupted"
-    assert status.files < 8000
+    assert status.files < 6000
     assert any(r["event"] == "media.removed" and r["interrupted"] == [scan_id] for r in d.log_records())
     assert d.stop() == 0
 
     done = gapscan("scan", "--resume", scan_id)  # results kept: the resumed scan adds only the rest
     assert done.returncode == 0, done.stderr
     with ResultStore.in_state_dir(state_dir) as store:
-        assert store.counts(scan_id)["files"] == 8000
+        assert store.counts(scan_id)["files"] == 6000
 
 
 def test_command_channel_and_sigterm_checkpoint(start_daemon, state_dir, many_files):
@@ -139,6 +142,10 @@ def test_command_channel_and_sigterm_checkpoint(start_daemon, state_dir, many_fi
     assert isinstance(connect(state_dir), DaemonClient)
     info = d.client.ping()
     assert info["panel"]["connected"] is True and info["watchdog"] is True
+    shown = subprocess.run([sys.executable, "-m", "appliance", "info"], capture_output=True, text=True,
+                           timeout=60, cwd=REPO, env=gapscan_env(state_dir)).stdout
+    assert "daemon: running" in shown and "watchdog armed" in shown and "panel: connected" in shown, shown
+
     with pytest.raises(GapscanError, match="unknown op 'format'"):
         d.client.call("format")
     with pytest.raises(GapscanError, match="'LD_PRELOAD' may not be passed"):
@@ -152,19 +159,22 @@ def test_command_channel_and_sigterm_checkpoint(start_daemon, state_dir, many_fi
     assert b"request longer than 65536 bytes" in replies[1]
     assert d.client.ping()["ok"] is True
 
-    scan_id = d.client.start(str(many_files))
-    assert d.client.running() == [scan_id]
-    with pytest.raises(GapscanError, match="busy with scan"):
-        d.client.start(str(many_files))  # one scan per device at a time
-    with ResultStore.in_state_dir(state_dir) as store:
-        assert store.get_scan(scan_id).extra["started_by"] == "ui"
-
     pets_before = d.watchdog.stat().st_size
     time.sleep(0.5)
     assert d.watchdog.stat().st_size > pets_before  # healthy: petted every 0.1 s
 
+    scan_id = d.client.start(str(many_files))
+    assert d.client.running() == [scan_id]
+    with pytest.raises(GapscanError, match="busy with scan"):
+        d.client.start(str(many_files))  # one scan per device at a time
+    assert d.client.enqueue(str(many_files)) == 1  # or queued behind it
+    with ResultStore.in_state_dir(state_dir) as store:
+        assert store.get_scan(scan_id).extra["started_by"] == "ui"
+
     assert d.stop(signal.SIGTERM) == 0
     assert ScanController(state_dir).status(scan_id).status == "interrupted"  # checkpointed, resumable
+    with ResultStore.in_state_dir(state_dir) as store:
+        assert [s.id for s in store.list_scans()] == [scan_id]  # the queued scan was dropped, not started
     assert d.watchdog.read_bytes().endswith(b"V")  # magic close: a clean stop does not reboot the box
     assert not (state_dir / "run" / "gapscand.sock").exists()
     assert any(r["event"] == "scan.checkpointed" and r["scan_id"] == scan_id for r in d.log_records())
@@ -175,10 +185,17 @@ def test_command_channel_and_sigterm_checkpoint(start_daemon, state_dir, many_fi
 def test_cancel_and_eject(start_daemon, state_dir, many_files):
     d = start_daemon("--auto-scan", "off")
     scan_id = d.client.start(str(many_files))
+    assert d.client.enqueue(str(many_files)) == 1
     assert d.client.cancel(scan_id) is True
     assert d.client.wait(scan_id, timeout=30) == 2
     assert d.client.status(scan_id).status == "interrupted"
     assert d.client.cancel(scan_id) is False
+    deadline = time.monotonic() + 30  # the queued scan of the same device starts once the first has ended
+    while not (running := d.client.running()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(running) == 1 and running[0] != scan_id
+    assert d.client.cancel(running[0]) is True
+    assert d.client.wait(running[0], timeout=30) == 2
 
     # EJECT on the panel mid-scan: the scan stops (resumable) and the panel says it is safe to unplug.
     d.inject("add", "/dev/sdf", [{"devnode": str(many_files), "fstype": "vfat"}])
@@ -205,7 +222,7 @@ def test_failing_selftest_blocks_scanning(start_daemon, state_dir, tmp_path, gap
     site = tmp_path / "broken"
     site.mkdir()
     (site / "sitecustomize.py").write_text(BROKEN_SHA1)
-    env = {"PYTHONPATH": f"{site}:{REPO}"}
+    env = {"PYTHONPATH": f"{site}{os.pathsep}{gapscan_env()['PYTHONPATH']}"}
     bad = gapscan("selftest", env=env)
     assert bad.returncode == 2
     assert "FAIL  digests:" in bad.stdout and "scanning is blocked" in bad.stderr
@@ -236,8 +253,16 @@ def test_selftest_and_info_commands(gapscan, state_dir):
     assert "daemon: not running" in info.stdout
 
 
-def test_gapscand_refuses_a_second_instance(start_daemon, state_dir):
-    d = start_daemon("--auto-scan", "off")
+def test_no_lists_is_never_clean_and_a_second_daemon_is_refused(start_daemon, state_dir, tmp_path):
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (vol / "a.txt").write_text("a")
+    d = start_daemon("--auto-scan", "on")  # no --hashlist and no installed lists
+    d.inject("add", "/dev/sdg", [{"devnode": str(vol), "fstype": "vfat"}])
+    d.wait_drive("/dev/sdg", lambda dr: dr["state"] == "done")
+    assert d.panel.wait_for(lambda hw: hw.text() == "NOT CHECKED\nno hash lists", timeout=5)
+    assert not any(screen[0].startswith("CLEAN") for screen in d.panel.hw.history)
+
     second = subprocess.run([sys.executable, "-m", "appliance.daemon.service", "--state-dir", str(state_dir),
                              "--panel", "none", "--watchdog", "none", "--media-events", str(d.fifo)],
                             capture_output=True, text=True, timeout=30, cwd=REPO, env=gapscan_env(state_dir))
@@ -254,3 +279,20 @@ def test_device_keys_group_partitions_and_shares():
     assert device_key("/dev/mmcblk0p1") == "/dev/mmcblk0"
     assert device_key("smb://alice@NAS:445/Evidence/case1") == device_key("smb://nas/evidence/case2")
     assert device_key("/srv/images/disk.E01") == "/srv/images/disk.E01"
+
+
+def test_auto_scan_follows_the_web_settings(start_daemon, state_dir, tmp_path):
+    settings = pytest.importorskip("appliance.settings", reason="the web area's settings module is not merged yet")
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (vol / "a.txt").write_text("a")
+    settings.update_settings(state_dir, auto_scan=True)
+    d = start_daemon()  # no --auto-scan: the web UI's setting decides, read at each insertion
+    d.inject("add", "/dev/sdh", [{"devnode": str(vol), "fstype": "vfat"}])
+    d.wait_drive("/dev/sdh", lambda dr: dr["state"] == "done")
+    settings.update_settings(state_dir, auto_scan=False)
+    d.inject("remove", "/dev/sdh")
+    d.inject("add", "/dev/sdh", [{"devnode": str(vol), "fstype": "vfat"}])
+    time.sleep(1.0)
+    assert d.wait_drive("/dev/sdh", lambda dr: dr["state"] == "announced")["scans"] == []
+    assert d.stop() == 0

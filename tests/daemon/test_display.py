@@ -24,6 +24,7 @@ def test_screens_fit_the_display_and_say_what_the_issue_asks():
     assert display.result(0, 10, 0)[0] == ("CLEAN", "10 files")
     assert display.result(0, 10, 0)[-1][0] == "REMOVE DRIVE"
     assert display.result(0, 10, 0, complete=False)[0] == ("SCAN STOPPED", "10 files")  # never "CLEAN" then
+    assert display.result(0, 10, 0, checked=False)[0] == ("NOT CHECKED", "no hash lists")  # nor without lists
     idle = display.idle_pages([("nsrl", 7)], "https://10.0.0.5", "AB:CD:EF")
     assert ("GAPSCAN READY", "nsrl v7") in idle and ("WEB UI", "10.0.0.5") in idle
     assert ("CERT SHA-256", "ABCDEF") in idle

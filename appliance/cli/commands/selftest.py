@@ -37,6 +37,5 @@ def run(args: argparse.Namespace) -> int:
             print(f"{mark}  {c.name}: {c.detail}")
         print(f"backend: {report.backend}")
     if not report.passed:
-        raise GapscanError(report.summary() + " - scanning is blocked until the self-test passes; "
-                           "reinstall the software bundle or contact support if it keeps failing")
+        raise GapscanError(report.summary() + " - scanning is blocked until the self-test passes")
     return EXIT_OK if report.passed else EXIT_ERROR
