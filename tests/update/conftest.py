@@ -20,14 +20,24 @@ from tests.update.standin_store import install_if_needed
 SIGNED_AT = 1_790_000_000  # 2026-09-21
 
 
+@pytest.fixture
+def store_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for the real store: unlocked by passphrase, no TPM, a private runtime dir for tokens."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    return {"GAPSCAN_PASSPHRASE": "update-tests-passphrase", "GAPSCAN_TPM_TCTI": "none",
+            "GAPSCAN_RUNTIME_DIR": str(runtime)}
+
+
 @pytest.fixture(autouse=True)
-def hashlist_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def hashlist_store(monkeypatch: pytest.MonkeyPatch, store_env: dict[str, str]) -> Iterator[None]:
     """The real encrypted store when this branch has it (unlocked by passphrase), else the stand-in."""
     from appliance.update import hashlists
 
     original = hashlists._store_class
     if not install_if_needed():
-        monkeypatch.setenv("GAPSCAN_PASSPHRASE", "update-tests-passphrase")
+        for key, value in store_env.items():
+            monkeypatch.setenv(key, value)
     yield
     hashlists._store_class = original  # type: ignore[assignment]
 
