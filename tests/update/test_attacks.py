@@ -25,14 +25,6 @@ from appliance.update.trust import build_root
 from tests.update.conftest import SIGNED_AT, Vendor, digest_lines, release_files, state_snapshot
 
 
-@pytest.fixture
-def installed(appliance: Path, vendor: Vendor) -> Path:
-    """Software v1 and hash list vic v1 installed from bundles."""
-    apply_bundle(vendor.software(1), state_dir=appliance, actor="setup")
-    apply_bundle(vendor.hashlist(1, digest_lines(5)), state_dir=appliance, actor="setup")
-    return appliance
-
-
 def refuse(bundle: Path, state_dir: Path, reason: str, **kwargs: Any) -> BundleRefused:
     before = state_snapshot(state_dir)
     with pytest.raises(BundleRefused) as info:
