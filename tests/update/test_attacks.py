@@ -428,3 +428,25 @@ def test_audit_records_accept_and_refusal_without_hash_values(installed: Path, v
         p.read_bytes() for p in installed.glob("audit.sqlite-*"))
     for line in lines:
         assert line.split()[0].encode() not in raw
+
+
+# --- order of checks; production policy ---------------------------------------------------------------
+
+def test_manifest_is_not_parsed_before_a_trusted_signature(installed: Path, vendor: Vendor) -> None:
+    stranger = SigningKey.generate("software")
+    garbage = b'{"this is": not json at all'
+    sigs = json.dumps({"signatures": [stranger.sign(b"gapscan-bundle-manifest-v1\x00", garbage)]},
+                      separators=(",", ":"), sort_keys=True).encode()
+    out = vendor.dir / "garbage-manifest.gsb"
+    out.write_bytes(MAGIC + struct.pack(">I", len(garbage)) + garbage + struct.pack(">I", len(sigs)) + sigs)
+    refuse(out, installed, "unknown-key")  # not "malformed": the manifest bytes were never parsed
+
+
+def test_trust_override_refused_on_production(installed: Path, vendor: Vendor) -> None:
+    from appliance.errors import GapscanError
+
+    set_production(installed, True)
+    before = state_snapshot(installed)
+    with pytest.raises(GapscanError, match="--trust is refused on a production appliance"):
+        apply_bundle(vendor.software(2), state_dir=installed, actor="t", trust=vendor.root_file())
+    assert state_snapshot(installed) == before
