@@ -450,3 +450,18 @@ def test_trust_override_refused_on_production(installed: Path, vendor: Vendor) -
     with pytest.raises(GapscanError, match="--trust is refused on a production appliance"):
         apply_bundle(vendor.software(2), state_dir=installed, actor="t", trust=vendor.root_file())
     assert state_snapshot(installed) == before
+
+
+def test_root_pinned_in_the_software_is_used_until_one_is_installed(state_dir: Path, vendor: Vendor,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from appliance.update import state
+
+    monkeypatch.setattr(state, "PINNED_ROOTS", (vendor.dir / "absent.json",))
+    refuse(vendor.software(1), state_dir, "no-trust-root")
+    monkeypatch.setattr(state, "PINNED_ROOTS", (vendor.dir / "absent.json", vendor.root_file()))
+    assert apply_bundle(vendor.software(1), state_dir=state_dir, actor="t").action == "installed"
+    old_root_key = vendor.keys["root"]
+    vendor.keys["root"] = SigningKey.generate("root")
+    root2 = vendor.make_root(2, signers=[old_root_key, vendor.keys["root"]])
+    apply_bundle(vendor.rootbundle(root2, keys=[old_root_key]), state_dir=state_dir, actor="vendor")
+    assert (state_dir / "update" / "root.json").read_bytes() == root2.to_bytes()  # the rotated root now rules
