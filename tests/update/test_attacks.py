@@ -228,7 +228,7 @@ def test_t8_fast_forward_recovery(installed: Path, vendor: Vendor) -> None:
     assert "version floors reset for lists" in result.detail
     assert apply_bundle(vendor.hashlist(3, digest_lines(7)), state_dir=installed,
                         actor="t").action == "installed"
-    refuse(attack, installed, "unknown-key")  # the stolen key is gone from the root
+    refuse(attack, installed, "revoked-key")  # the stolen key is revoked by the new root
     refuse(vendor.hashlist(2, digest_lines(7)), installed, "rollback")  # floors hold again
 
 
