@@ -465,3 +465,21 @@ def test_root_pinned_in_the_software_is_used_until_one_is_installed(state_dir: P
     root2 = vendor.make_root(2, signers=[old_root_key, vendor.keys["root"]])
     apply_bundle(vendor.rootbundle(root2, keys=[old_root_key]), state_dir=state_dir, actor="vendor")
     assert (state_dir / "update" / "root.json").read_bytes() == root2.to_bytes()  # the rotated root now rules
+
+
+def test_t12_private_copy_changed_after_verification_is_not_installed(installed: Path, vendor: Vendor,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from appliance.update import apply as apply_module
+
+    real_verify = apply_module.verify_bundle
+
+    def verify_then_tamper(copy: Path, **kwargs: Any) -> Any:
+        verified = real_verify(copy, **kwargs)
+        os.chmod(copy, 0o600)
+        data = bytearray(copy.read_bytes())
+        data[-1] ^= 0xFF  # installed bytes must equal verified bytes: the installer re-hashes as it writes
+        copy.write_bytes(bytes(data))
+        return verified
+
+    monkeypatch.setattr(apply_module, "verify_bundle", verify_then_tamper)
+    refuse(vendor.software(2), installed, "hash-mismatch")
