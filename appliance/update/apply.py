@@ -8,6 +8,7 @@ refusal is audit-logged with bundle id, kind, version, key ids and reason, never
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -91,14 +92,18 @@ def _member_files(v: VerifiedBundle, copy: Path, work: Path) -> dict[str, Path]:
         fh.seek(v.data_offset)
         for m in v.manifest.members:
             dest = work / f"member-{len(out)}"
+            digest = hashlib.sha256()
             with open(dest, "xb") as w:
                 left = m.size
                 while left:
                     chunk = fh.read(min(1 << 20, left))
                     if not chunk:
                         raise BundleRefused("truncated", f"verified copy ends inside member {m.name}", bundle=v.id)
+                    digest.update(chunk)
                     w.write(chunk)
                     left -= len(chunk)
+            if digest.hexdigest() != m.sha256:  # installed bytes are verified bytes, even if the copy changed
+                raise BundleRefused("hash-mismatch", f"member {m.name} differs from the verified copy", bundle=v.id)
             out[m.name] = dest
     return out
 

@@ -483,3 +483,4 @@ def test_t12_private_copy_changed_after_verification_is_not_installed(installed:
 
     monkeypatch.setattr(apply_module, "verify_bundle", verify_then_tamper)
     refuse(vendor.software(2), installed, "hash-mismatch")
+    refuse(vendor.hashlist(2, digest_lines(3)), installed, "hash-mismatch")
