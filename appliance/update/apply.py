@@ -8,6 +8,7 @@ refusal is audit-logged with bundle id, kind, version, key ids and reason, never
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -91,14 +92,18 @@ def _member_files(v: VerifiedBundle, copy: Path, work: Path) -> dict[str, Path]:
         fh.seek(v.data_offset)
         for m in v.manifest.members:
             dest = work / f"member-{len(out)}"
+            digest = hashlib.sha256()
             with open(dest, "xb") as w:
                 left = m.size
                 while left:
                     chunk = fh.read(min(1 << 20, left))
                     if not chunk:
                         raise BundleRefused("truncated", f"verified copy ends inside member {m.name}", bundle=v.id)
+                    digest.update(chunk)
                     w.write(chunk)
                     left -= len(chunk)
+            if digest.hexdigest() != m.sha256:  # installed bytes are verified bytes, even if the copy changed
+                raise BundleRefused("hash-mismatch", f"member {m.name} differs from the verified copy", bundle=v.id)
             out[m.name] = dest
     return out
 
@@ -108,12 +113,16 @@ def _install_hashlist(v: VerifiedBundle, copy: Path, state_dir: Path) -> ApplyRe
     assert m is not None and m.list_name is not None and m.list_kind is not None
     versions = Versions.load(state_dir)
     installed = hashlists.installed_version(state_dir, m.list_name)
-    floor = versions.floor(m.stream)
-    floor = (installed or 0) if floor is None else floor
+    recorded = versions.floor(m.stream)
+    reset = bool(versions.streams.get(m.stream, {}).get("reset_by_root"))
+    # the store may be ahead of versions.json (power cut between the two); a rotation reset ignores it
+    floor = (recorded or 0) if reset else max(recorded or 0, installed or 0)
     if m.version < floor:
         raise BundleRefused("rollback", f"hash list {m.list_name} v{m.version} is older than the installed "
                                         f"v{floor}", bundle=v.id)
     if m.version == floor:
+        if recorded != floor:
+            _raise_floors(state_dir, v, versions)
         return ApplyResult(v, "no-op", f"hash list {m.list_name} v{m.version} is already installed")
     if m.base is not None and m.base != installed:
         raise BundleRefused("wrong-base", f"delta for hash list {m.list_name} applies to v{m.base}, but "
@@ -121,7 +130,7 @@ def _install_hashlist(v: VerifiedBundle, copy: Path, state_dir: Path) -> ApplyRe
                             bundle=v.id)
     try:
         hashlists.install(state_dir, name=m.list_name, kind=m.list_kind, version=m.version, base=m.base,
-                          source=f"bundle {v.id}", members=_member_files(v, copy, copy.parent))
+                          source=f"bundle {v.id}", members=_member_files(v, copy, copy.parent), replace_newer=reset)
     except BundleRefused as exc:
         raise exc.for_bundle(v.id) from None
     except GapscanError as exc:

@@ -53,6 +53,8 @@ def keygen(keydir: Path, *, role: str | None = None, product: str = "gapscan", d
 
 def records_from_file(path: Path) -> list[Any]:
     """Read a hash-list file with gapscan's importers (all formats the hash-list area supports, else text)."""
+    if Path(path).stat().st_size == 0:
+        return []  # e.g. a delta that removes nothing
     try:
         from appliance.hashlist.importers import iter_file  # type: ignore[attr-defined]
 

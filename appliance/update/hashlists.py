@@ -110,11 +110,17 @@ def installed_version(state_dir: Path, name: str) -> int | None:
 
 
 def install(state_dir: Path, *, name: str, kind: str, version: int, base: int | None, source: str,
-            members: dict[str, Path]) -> Any:
-    """Import a verified full list or delta into the store (which activates it only once complete)."""
+            members: dict[str, Path], replace_newer: bool = False) -> Any:
+    """Import a verified full list or delta into the store (which activates it only once complete).
+
+    ``replace_newer``: after a key rotation reset this stream (fast-forward recovery), a list the store
+    holds at a higher version was signed by a revoked key; it is removed so the trusted one can go in."""
     for member, path in members.items():
         validate_member(path, member)
     store = open_store(state_dir)
+    installed = store.installed_version(name)
+    if replace_newer and base is None and installed is not None and installed >= version:
+        store.remove(name)
     if base is None:
         info = ListInfo(name=name, version=version, kind=kind, source_format="gapscan-records",  # type: ignore[arg-type]
                         source=source)

@@ -42,12 +42,21 @@ def installed_root_path(state_dir: Path) -> Path:
     return update_dir(state_dir) / "root.json"
 
 
+#: Roots pinned in the installed software (the image build drops the vendor's root.json into one of these);
+#: used until a rotation or provisioning writes ``state_dir/update/root.json``.
+PINNED_ROOTS: tuple[Path, ...] = (Path("/usr/share/gapscan/root.json"), Path(__file__).parent / "pinned" / "root.json")
+
+
 def load_installed_root(state_dir: Path) -> TrustRoot:
     path = installed_root_path(state_dir)
-    if not path.is_file():
-        raise BundleRefused("no-trust-root", f"no trust root installed at {path}; provision one with "
-                                             "`gapscan bundle trust ROOT.json`")
-    return load_root_file(path)
+    if path.is_file():
+        return load_root_file(path)
+    for pinned in PINNED_ROOTS:
+        if pinned.is_file():
+            return load_root_file(pinned)
+    raise BundleRefused("no-trust-root", f"no trust root installed at {path} and none pinned in the software "
+                                         f"({', '.join(map(str, PINNED_ROOTS))}); provision one with "
+                                         "`gapscan bundle trust ROOT.json`")
 
 
 def provision_root(state_dir: Path, data: bytes, *, production: bool) -> TrustRoot:

@@ -79,12 +79,12 @@ def valid_signers(root: TrustRoot, signatures: Iterable[dict[str, str]], domain:
     for sig in signatures:
         kid = sig["keyid"]
         key = root.keys.get(kid)
-        if key is None:
+        if kid in root.revoked:  # named as revoked whether or not the root still lists its public key
+            problems.append((kid, "revoked-key"))
+        elif key is None:
             problems.append((kid, "unknown-key"))
         elif not verify_signature(key["public"], domain, data, sig["sig"]):
             problems.append((kid, "bad-signature"))
-        elif kid in root.revoked:
-            problems.append((kid, "revoked-key"))
         else:
             good.add(kid)
     return good, problems

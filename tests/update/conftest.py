@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,14 +21,24 @@ from tests.update.standin_store import install_if_needed
 SIGNED_AT = 1_790_000_000  # 2026-09-21
 
 
+@pytest.fixture
+def store_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for the real store: unlocked by passphrase, no TPM, a private runtime dir for tokens."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    return {"GAPSCAN_PASSPHRASE": "update-tests-passphrase", "GAPSCAN_TPM_TCTI": "none",
+            "GAPSCAN_RUNTIME_DIR": str(runtime)}
+
+
 @pytest.fixture(autouse=True)
-def hashlist_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def hashlist_store(monkeypatch: pytest.MonkeyPatch, store_env: dict[str, str]) -> Iterator[None]:
     """The real encrypted store when this branch has it (unlocked by passphrase), else the stand-in."""
     from appliance.update import hashlists
 
     original = hashlists._store_class
     if not install_if_needed():
-        monkeypatch.setenv("GAPSCAN_PASSPHRASE", "update-tests-passphrase")
+        for key, value in store_env.items():
+            monkeypatch.setenv(key, value)
     yield
     hashlists._store_class = original  # type: ignore[assignment]
 
@@ -124,6 +135,40 @@ def appliance(state_dir: Path, vendor: Vendor) -> Path:
     """A state dir provisioned with the vendor's root (development mode)."""
     assert vendor.root is not None
     provision_root(state_dir, vendor.root.to_bytes(), production=False)
+    return state_dir
+
+
+@pytest.fixture(scope="session")
+def installed_template(tmp_path_factory: pytest.TempPathFactory, session_keys: dict[str, SigningKey]) -> Path:
+    """Built once: a state dir with the vendor's root, software v1 and hash list vic v1 installed from bundles."""
+    from unittest import mock
+
+    from appliance.update import apply_bundle, hashlists
+
+    base = tmp_path_factory.mktemp("installed-template")
+    (base / "vendor").mkdir()
+    (base / "runtime").mkdir(mode=0o700)
+    vendor = Vendor(base / "vendor", dict(session_keys))
+    root = vendor.make_root()
+    state = base / "state"
+    state.mkdir()
+    env = {"GAPSCAN_PASSPHRASE": "update-tests-passphrase", "GAPSCAN_TPM_TCTI": "none",
+           "GAPSCAN_RUNTIME_DIR": str(base / "runtime")}
+    original = hashlists._store_class
+    with mock.patch.dict(os.environ, env):
+        install_if_needed()
+        provision_root(state, root.to_bytes(), production=False)
+        apply_bundle(vendor.software(1), state_dir=state, actor="setup")
+        apply_bundle(vendor.hashlist(1, digest_lines(5)), state_dir=state, actor="setup")
+    hashlists._store_class = original  # type: ignore[assignment]
+    return state
+
+
+@pytest.fixture
+def installed(state_dir: Path, vendor: Vendor, installed_template: Path) -> Path:
+    """A copy of the installed template (the vendor fixture signs with the same keys and root)."""
+    assert vendor.root is not None and vendor.root.to_bytes() == (installed_template / "update/root.json").read_bytes()
+    shutil.copytree(installed_template, state_dir, symlinks=True, dirs_exist_ok=True)
     return state_dir
 
 

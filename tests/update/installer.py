@@ -2,17 +2,41 @@
 
 Calls the same code as ``gapscan --state-dir S bundle apply X`` (appliance.cli.commands.bundle.run_apply),
 but imports only the update engine, so each of the many killed runs starts fast. Uses the stand-in
-hash-list store only while the real one is missing.
+hash-list store only while the real one is missing. With ``GAPSCAN_TEST_STEP_OS=1`` every os.fsync,
+os.replace and os.rename of any module (the real hash-list store's own writes too) is a kill point.
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from tests.update.standin_store import install_if_needed
 
+
+def _kill_points_on_os_calls() -> None:
+    from appliance.update.durable import step
+
+    def wrap(name: str) -> None:
+        original = getattr(os, name)
+
+        def call(*args: object, **kwargs: object) -> object:
+            result = original(*args, **kwargs)
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if not caller.startswith("appliance.update."):  # the update engine marks its own steps
+                step(f"os.{name} in {caller}")
+            return result
+
+        setattr(os, name, call)
+
+    for name in ("fsync", "replace", "rename"):
+        wrap(name)
+
+
 if __name__ == "__main__":
     install_if_needed()
+    if os.environ.get("GAPSCAN_TEST_STEP_OS") == "1":
+        _kill_points_on_os_calls()
     from appliance.cli.commands.bundle import run_apply
     from appliance.errors import GapscanError
 

@@ -71,7 +71,13 @@ class StandinStore:
         atomic_write_json(self._path(str(doc["name"])), doc)
         return next(m for m in self.metadata() if m.name == doc["name"])
 
+    def remove(self, name: str) -> None:
+        self._path(name).unlink(missing_ok=True)
+
     def import_records(self, info: ListInfo, records: Iterable[HashRecord]) -> StandinMeta:
+        installed = self.installed_version(info.name)
+        if installed is not None and info.version <= installed:  # as the real store: no rollback
+            raise GapscanError(f"list {info.name!r}: version {info.version} is not newer than {installed}")
         recs = sorted(_key(r) for r in records)  # consume fully before anything is written
         return self._write({"name": info.name, "kind": info.kind, "version": info.version, "records": recs})
 

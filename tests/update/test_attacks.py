@@ -25,14 +25,6 @@ from appliance.update.trust import build_root
 from tests.update.conftest import SIGNED_AT, Vendor, digest_lines, release_files, state_snapshot
 
 
-@pytest.fixture
-def installed(appliance: Path, vendor: Vendor) -> Path:
-    """Software v1 and hash list vic v1 installed from bundles."""
-    apply_bundle(vendor.software(1), state_dir=appliance, actor="setup")
-    apply_bundle(vendor.hashlist(1, digest_lines(5)), state_dir=appliance, actor="setup")
-    return appliance
-
-
 def refuse(bundle: Path, state_dir: Path, reason: str, **kwargs: Any) -> BundleRefused:
     before = state_snapshot(state_dir)
     with pytest.raises(BundleRefused) as info:
@@ -236,7 +228,7 @@ def test_t8_fast_forward_recovery(installed: Path, vendor: Vendor) -> None:
     assert "version floors reset for lists" in result.detail
     assert apply_bundle(vendor.hashlist(3, digest_lines(7)), state_dir=installed,
                         actor="t").action == "installed"
-    refuse(attack, installed, "unknown-key")  # the stolen key is gone from the root
+    refuse(attack, installed, "revoked-key")  # the stolen key is revoked by the new root
     refuse(vendor.hashlist(2, digest_lines(7)), installed, "rollback")  # floors hold again
 
 
@@ -436,3 +428,59 @@ def test_audit_records_accept_and_refusal_without_hash_values(installed: Path, v
         p.read_bytes() for p in installed.glob("audit.sqlite-*"))
     for line in lines:
         assert line.split()[0].encode() not in raw
+
+
+# --- order of checks; production policy ---------------------------------------------------------------
+
+def test_manifest_is_not_parsed_before_a_trusted_signature(installed: Path, vendor: Vendor) -> None:
+    stranger = SigningKey.generate("software")
+    garbage = b'{"this is": not json at all'
+    sigs = json.dumps({"signatures": [stranger.sign(b"gapscan-bundle-manifest-v1\x00", garbage)]},
+                      separators=(",", ":"), sort_keys=True).encode()
+    out = vendor.dir / "garbage-manifest.gsb"
+    out.write_bytes(MAGIC + struct.pack(">I", len(garbage)) + garbage + struct.pack(">I", len(sigs)) + sigs)
+    refuse(out, installed, "unknown-key")  # not "malformed": the manifest bytes were never parsed
+
+
+def test_trust_override_refused_on_production(installed: Path, vendor: Vendor) -> None:
+    from appliance.errors import GapscanError
+
+    set_production(installed, True)
+    before = state_snapshot(installed)
+    with pytest.raises(GapscanError, match="--trust is refused on a production appliance"):
+        apply_bundle(vendor.software(2), state_dir=installed, actor="t", trust=vendor.root_file())
+    assert state_snapshot(installed) == before
+
+
+def test_root_pinned_in_the_software_is_used_until_one_is_installed(state_dir: Path, vendor: Vendor,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from appliance.update import state
+
+    monkeypatch.setattr(state, "PINNED_ROOTS", (vendor.dir / "absent.json",))
+    refuse(vendor.software(1), state_dir, "no-trust-root")
+    monkeypatch.setattr(state, "PINNED_ROOTS", (vendor.dir / "absent.json", vendor.root_file()))
+    assert apply_bundle(vendor.software(1), state_dir=state_dir, actor="t").action == "installed"
+    old_root_key = vendor.keys["root"]
+    vendor.keys["root"] = SigningKey.generate("root")
+    root2 = vendor.make_root(2, signers=[old_root_key, vendor.keys["root"]])
+    apply_bundle(vendor.rootbundle(root2, keys=[old_root_key]), state_dir=state_dir, actor="vendor")
+    assert (state_dir / "update" / "root.json").read_bytes() == root2.to_bytes()  # the rotated root now rules
+
+
+def test_t12_private_copy_changed_after_verification_is_not_installed(installed: Path, vendor: Vendor,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from appliance.update import apply as apply_module
+
+    real_verify = apply_module.verify_bundle
+
+    def verify_then_tamper(copy: Path, **kwargs: Any) -> Any:
+        verified = real_verify(copy, **kwargs)
+        os.chmod(copy, 0o600)
+        data = bytearray(copy.read_bytes())
+        data[-1] ^= 0xFF  # installed bytes must equal verified bytes: the installer re-hashes as it writes
+        copy.write_bytes(bytes(data))
+        return verified
+
+    monkeypatch.setattr(apply_module, "verify_bundle", verify_then_tamper)
+    refuse(vendor.software(2), installed, "hash-mismatch")
+    refuse(vendor.hashlist(2, digest_lines(3)), installed, "hash-mismatch")

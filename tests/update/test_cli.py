@@ -59,6 +59,7 @@ def test_vendor_to_appliance_flow(gapscan: GapscanRunner, tmp_path: Path, state_
     done = gapscan("bundle", "status", "--json")
     status = json.loads(done.stdout)
     assert (status["software"]["current"], status["software"]["pending"]) == ("a", True)
+    assert status["trust_root"]["version"] == 2
 
 
 def test_boot_and_mark_good_commands(gapscan: GapscanRunner, appliance: Path, vendor: Vendor) -> None:

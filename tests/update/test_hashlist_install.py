@@ -53,14 +53,14 @@ def test_records_format_is_strict(tmp_path: Path) -> None:
 
 
 def test_applied_list_is_used_by_the_next_scan(gapscan: GapscanRunner, appliance: Path, vendor: Vendor,
-                                               tmp_path: Path) -> None:
+                                               tmp_path: Path, store_env: dict[str, str]) -> None:
     pytest.importorskip("appliance.hashlist.store", reason="the encrypted store arrives with the hashlist branch")
     media = tmp_path / "media"
     media.mkdir()
     (media / "known.bin").write_bytes(b"known content from a hash list bundle")
     (media / "other.bin").write_bytes(b"something else")
     md5 = hashlib.md5(b"known content from a hash list bundle").hexdigest()
-    env = {"GAPSCAN_PASSPHRASE": "update-tests-passphrase"}
+    env = store_env
     done = gapscan("bundle", "apply", vendor.hashlist(3, [f"{md5} category-1"]), env=env)
     assert done.returncode == 0, done.stderr
     done = gapscan("scan", media, "--json", "--no-progress", env=env)

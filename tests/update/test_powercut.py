@@ -44,35 +44,38 @@ def lists_state(state_dir: Path) -> list[tuple[str, int, dict[str, int]]]:
     return sorted((m.name, m.version, dict(m.counts)) for m in store.metadata())
 
 
-def run_installer(state_dir: Path, bundle: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    extra = {"GAPSCAN_PASSPHRASE": "update-tests-passphrase", **env}
+def run_installer(state_dir: Path, bundle: Path, store_env: dict[str, str],
+                  **env: str) -> subprocess.CompletedProcess[str]:
+    # hash lists: the store's own fsync/rename calls are kill points too (it is not built on our durable steps)
+    extra = {**store_env, "GAPSCAN_TEST_STEP_OS": "1" if bundle.name.startswith("vic") else "0", **env}
     return subprocess.run([sys.executable, "-m", "tests.update.installer", str(state_dir), str(bundle)],
                           capture_output=True, text=True, timeout=60, cwd=REPO, env=gapscan_env(None, **extra))
 
 
-def count_steps(template: Path, bundle: Path, tmp: Path) -> list[str]:
+def count_steps(template: Path, bundle: Path, tmp: Path, store_env: dict[str, str]) -> list[str]:
     probe = tmp / "probe"
     shutil.copytree(template, probe)
     log = tmp / "steps.log"
-    done = run_installer(probe, bundle, GAPSCAN_UPDATE_STEP_LOG=str(log))
+    done = run_installer(probe, bundle, store_env, GAPSCAN_UPDATE_STEP_LOG=str(log))
     assert done.returncode == 0, done.stderr
     return log.read_text().splitlines()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["software", "hashlist"])
-def test_t14_power_cut_after_every_step(appliance: Path, vendor: Vendor, tmp_path: Path, kind: str) -> None:
+def test_t14_power_cut_after_every_step(appliance: Path, vendor: Vendor, tmp_path: Path, kind: str,
+                                       store_env: dict[str, str]) -> None:
     apply_bundle(vendor.software(1), state_dir=appliance, actor="setup")
     apply_bundle(vendor.hashlist(1, digest_lines(5)), state_dir=appliance, actor="setup")
     old_lists = lists_state(appliance)
     bundle = vendor.software(2) if kind == "software" else vendor.hashlist(2, digest_lines(8))
-    steps = count_steps(appliance, bundle, tmp_path)
-    assert len(steps) >= 8, steps
+    steps = count_steps(appliance, bundle, tmp_path, store_env)
+    assert len(steps) >= 9, steps
     outcomes = {"old": 0, "new": 0}
     for k in range(1, len(steps) + 1):
         state = tmp_path / f"cut-{k}"
         shutil.copytree(appliance, state)
-        done = run_installer(state, bundle, GAPSCAN_UPDATE_FAULT_STEP=str(k))
+        done = run_installer(state, bundle, store_env, GAPSCAN_UPDATE_FAULT_STEP=str(k))
         assert done.returncode == -signal.SIGKILL, (k, steps[k - 1], done.returncode, done.stderr)
         version, tree = release_tree(state)
         lists = lists_state(state)

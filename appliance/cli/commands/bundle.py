@@ -151,11 +151,18 @@ def run_trust(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     from appliance.update import effective_now, is_production, load_slots
-    from appliance.update.state import Versions
+    from appliance.update.errors import BundleRefused
+    from appliance.update.state import Versions, load_installed_root
 
     state_dir = resolve_state_dir(args.state_dir)
     slots, versions = load_slots(state_dir), Versions.load(state_dir)
-    info = {"production": is_production(state_dir), "software": slots,
+    try:
+        root = load_installed_root(state_dir)
+        trust: dict[str, object] | str = {"version": root.version, "product": root.product,
+                                          "roles": {r: [k[:16] for k in root.roles[r].keyids] for r in root.roles}}
+    except BundleRefused as exc:
+        trust = exc.detail
+    info = {"production": is_production(state_dir), "software": slots, "trust_root": trust,
             "streams": {s: e["version"] for s, e in versions.streams.items()},
             "time_floor": _iso(versions.time_floor), "effective_now": _iso(effective_now(state_dir))}
     if args.json:
@@ -168,6 +175,8 @@ def run_status(args: argparse.Namespace) -> int:
           + (f"; fell back from slot {slots['fell_back_from']}" if slots["fell_back_from"] else ""))
     for stream, version in sorted(info["streams"].items()):  # type: ignore[attr-defined]
         print(f"{stream}: v{version}")
+    t = info["trust_root"]
+    print(f"trust root: v{t['version']} for {t['product']}" if isinstance(t, dict) else f"trust root: {t}")
     print(f"time floor: {info['time_floor']}; production: {'yes' if info['production'] else 'no'}")
     return EXIT_OK
 
