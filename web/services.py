@@ -77,6 +77,16 @@ class Services:
         except Exception as exc:
             return Unavailable("hash-list store", str(exc))
 
+    def store_lock_state(self) -> str | None:
+        """"unlocked for this boot", "locked", "locked (no key yet)", or None where the store cannot say."""
+        store = self.hashlist_store()
+        if isinstance(store, Unavailable) or not hasattr(store, "token"):
+            return None
+        try:
+            return "unlocked for this boot" if store.token().read() is not None else "locked"
+        except Exception:
+            return "locked (no key yet)"
+
     # -- media -----------------------------------------------------------------------------------
     def attached_media(self) -> list[Any] | Unavailable:
         found = optional("appliance.media", "attached_media")
