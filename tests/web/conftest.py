@@ -119,10 +119,10 @@ class Server:
     console: str
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """The real ``gapscan serve --demo`` in a subprocess (cheroot, TLS), on a free port."""
-    state = tmp_path / "serve-state"
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The real ``gapscan serve --demo`` in a subprocess (cheroot, TLS), on a free port; one per test module."""
+    state = tmp_path_factory.mktemp("serve") / "serve-state"
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "appliance", "--state-dir", str(state), "serve", "--demo",
                              "--port", str(port)], cwd=REPO, env=gapscan_env(state), stdout=subprocess.PIPE,
