@@ -131,7 +131,8 @@ def test_idle_session_expires(app: Any, admin: Client) -> None:
     assert admin.get("/").status_code == 200
     time.sleep(0.5)
     r = admin.get("/")
-    assert r.status_code == 303 and "/login" in r.headers["Location"]
+    assert r.status_code == 303 and "/login" in r.headers["Location"] and "ended=1" in r.headers["Location"]
+    assert "Your session ended" in admin.get(r.headers["Location"]).get_data(as_text=True)
 
 
 def test_logout_ends_the_session_server_side(admin: Client) -> None:

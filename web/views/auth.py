@@ -127,7 +127,8 @@ def login() -> str | Response | tuple[str, int]:
                 response = redirect(_safe_next(request.args.get("next")), 303)
                 start_session(response, users().new_session(user.username))
                 return response
-    return render_template("login.html", error=error), status
+    ended = request.args.get("ended") == "1" and not error
+    return render_template("login.html", error=error, ended=ended), status
 
 
 @bp.route("/logout", methods=["POST"])
