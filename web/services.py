@@ -30,7 +30,7 @@ def optional(module: str, *names: str) -> tuple[Any, ...] | Unavailable:
     """Import ``names`` from ``module`` or say why not (module missing or older than the contract)."""
     try:
         mod = importlib.import_module(module)
-    except ImportError as exc:
+    except Exception as exc:  # missing, or broken at import (a missing dependency of that area)
         return Unavailable(module, f"{exc}")
     missing = [n for n in names if not hasattr(mod, n)]
     if missing:

@@ -148,8 +148,8 @@ def _status_or_404(scan_id: str) -> Any:
 
 @bp.route("/scans/<scan_id>")
 def watch(scan_id: str) -> str:
-    return render_template("progress.html", p=progress_of(_status_or_404(scan_id)),
-                           source=_status_or_404(scan_id).source)
+    status = _status_or_404(scan_id)
+    return render_template("progress.html", p=progress_of(status), source=status.source)
 
 
 @bp.route("/scans/<scan_id>/progress.json")
