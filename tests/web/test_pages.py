@@ -176,3 +176,17 @@ def test_settings_auto_scan_and_users(admin: Client, state_dir: Path) -> None:
     assert "cannot delete the last admin account" in r.get_data(as_text=True)
 
 
+
+
+def test_unreachable_share_is_refused_and_its_password_never_recorded(admin: Client, state_dir: Path) -> None:
+    secret = "Adhoc-Secret-4711"
+    r = admin.post("/scan", {"kind": "adhoc", "url": "smb://127.0.0.1:9/evidence", "username": "scanner",
+                             "domain": "LAB", "password": secret}, follow_redirects=True)
+    page = r.get_data(as_text=True)
+    assert "Scan not started:" in page and "127.0.0.1" in page
+    assert secret not in page
+    audit = admin.get("/audit").get_data(as_text=True)
+    assert "scan.start" in audit and "refused" in audit and secret not in audit
+    assert not any(secret.encode() in p.read_bytes() for p in state_dir.rglob("*") if p.is_file())
+    r = admin.post("/scan", {"kind": "adhoc", "url": "smb://user@host/share", "password": "x"}, follow_redirects=True)
+    assert "user name in its own field" in r.get_data(as_text=True)
