@@ -142,6 +142,15 @@ def test_first_boot_to_report_in_a_real_browser(server: Server, browser: Any, ar
         assert "onerror=alert(9)" in page.inner_text("body") or path.endswith("problems"), path
     shoot(page, artifacts_dir, "desktop-09-problems")
 
+    # Add an operator through the Settings form.
+    page.goto(server.url + "/settings")
+    form = page.locator("form", has=page.locator("text=Add a user"))
+    form.locator("input[name=username]").fill("operator1")
+    form.locator("input[name=password]").fill("Night-Shift-Op-2026")
+    form.locator("input[name=password2]").fill("Night-Shift-Op-2026")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("text=Created operator operator1")
+
     # The remaining pages, for the record.
     for n, path in enumerate(("/", "/results", "/hashlists", "/updates", "/audit", "/settings", "/account"), 10):
         page.goto(server.url + path)
