@@ -66,3 +66,10 @@ def health(state_dir: Path) -> Health:
     return Health(name, detail, os.cpu_count() or 1, load, disk.total, disk.free, _temperature(), _uptime())
 
 
+
+
+def warm_up() -> None:
+    """Probe the accelerator in the background so the first dashboard does not wait for CuPy to import."""
+    import threading
+
+    threading.Thread(target=_accelerator, daemon=True, name="accel-probe").start()

@@ -63,14 +63,14 @@ def check_password_policy(password: str, username: str) -> None:
     """At least 12 characters, 3 kinds of character, not containing the user name."""
     problems = []
     if len(password) < MIN_PASSWORD:
-        problems.append(f"at least {MIN_PASSWORD} characters")
+        problems.append(f"be at least {MIN_PASSWORD} characters long")
     kinds = sum(bool(re.search(p, password)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]"))
     if kinds < 3:
-        problems.append("at least three of: lower case, upper case, digits, symbols")
+        problems.append("mix at least three of: lower case, upper case, digits, symbols")
     if username and username.lower() in password.lower():
-        problems.append("must not contain the user name")
+        problems.append("not contain the user name")
     if problems:
-        raise PasswordPolicyError("password needs " + "; ".join(problems))
+        raise PasswordPolicyError("password must " + "; ".join(problems))
 
 
 class UserStore:

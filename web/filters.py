@@ -48,6 +48,20 @@ def when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def ago(ts: float | None) -> str:
+    """How long ago, for ages of lists and scans."""
+    import time
+
+    if not ts:
+        return "—"
+    d = max(0.0, time.time() - ts)
+    for unit, span in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if d >= span:
+            n = int(d // span)
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    return "just now"
+
+
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
@@ -57,7 +71,8 @@ def duration(seconds: float | None) -> str:
 
 
 def install(app: Flask) -> None:
-    app.jinja_env.filters.update(path=path, text=text, tojson_text=tojson_text, size=size, when=when, duration=duration)
+    app.jinja_env.filters.update(path=path, text=text, tojson_text=tojson_text, size=size, when=when, ago=ago,
+                                 duration=duration)
     install_tests(app)
     app.jinja_env.globals["query"] = query
 

@@ -76,6 +76,8 @@ def install(app: Flask) -> None:
             g.user = users.session_user(token, idle_timeout=app.config["IDLE_TIMEOUT"], touch=touch)
             if g.user is not None:
                 g.session_token = token
+            else:
+                g.session_ended = True
         g.pre_token = request.cookies.get(PRE_COOKIE) or ""
         if not g.pre_token:
             g.pre_token = secrets.token_urlsafe(24)
@@ -91,8 +93,12 @@ def install(app: Flask) -> None:
             if g.user is None:
                 if request.path.endswith("/events") or request.accept_mimetypes.best == "application/json":
                     abort(401)
-                return redirect(url_for("auth.login", next=request.full_path if request.method == "GET" else None),
-                                303)
+                target = url_for("auth.login", next=request.full_path if request.method == "GET" else None,
+                                 ended=1 if g.get("session_ended") else None)
+                response = redirect(target, 303)
+                if g.get("session_ended"):
+                    end_session(response)
+                return response
             needed = _view_attr("gapscan_role") or "operator"
             if ROLE_RANK.get(g.user.role, 0) < ROLE_RANK[needed]:
                 abort(403, description=f"this page needs the {needed} role")

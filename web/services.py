@@ -30,7 +30,7 @@ def optional(module: str, *names: str) -> tuple[Any, ...] | Unavailable:
     """Import ``names`` from ``module`` or say why not (module missing or older than the contract)."""
     try:
         mod = importlib.import_module(module)
-    except ImportError as exc:
+    except Exception as exc:  # missing, or broken at import (a missing dependency of that area)
         return Unavailable(module, f"{exc}")
     missing = [n for n in names if not hasattr(mod, n)]
     if missing:
@@ -76,6 +76,16 @@ class Services:
             return list(store.metadata())
         except Exception as exc:
             return Unavailable("hash-list store", str(exc))
+
+    def store_lock_state(self) -> str | None:
+        """"unlocked for this boot", "locked", "locked (no key yet)", or None where the store cannot say."""
+        store = self.hashlist_store()
+        if isinstance(store, Unavailable) or not hasattr(store, "token"):
+            return None
+        try:
+            return "unlocked for this boot" if store.token().read() is not None else "locked"
+        except Exception:
+            return "locked (no key yet)"
 
     # -- media -----------------------------------------------------------------------------------
     def attached_media(self) -> list[Any] | Unavailable:

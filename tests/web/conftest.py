@@ -119,10 +119,10 @@ class Server:
     console: str
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """The real ``gapscan serve --demo`` in a subprocess (cheroot, TLS), on a free port."""
-    state = tmp_path / "serve-state"
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The real ``gapscan serve --demo`` in a subprocess (cheroot, TLS), on a free port; one per test module."""
+    state = tmp_path_factory.mktemp("serve") / "serve-state"
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "appliance", "--state-dir", str(state), "serve", "--demo",
                              "--port", str(port)], cwd=REPO, env=gapscan_env(state), stdout=subprocess.PIPE,
@@ -192,19 +192,32 @@ def make_hostile_media(root: Path) -> Path:
     return media
 
 
-@pytest.fixture
-def scanned(state_dir: Path, tmp_path: Path) -> dict[str, str]:
-    """Two real finished scans (the real CLI in a subprocess): demo media and hostile names."""
+@pytest.fixture(scope="session")
+def scanned_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """Two real finished scans (the real CLI in a subprocess), made once: demo media and hostile names."""
     from appliance.demo import make_demo
 
-    demo = make_demo(state_dir / "demo")
-    hostile = make_hostile_media(tmp_path)
+    root = tmp_path_factory.mktemp("scanned")
+    state = root / "state"
+    demo = make_demo(state / "demo")
+    hostile = make_hostile_media(root)
     ids = {}
     for key, src in (("demo", demo.media), ("hostile", hostile)):
-        id_file = tmp_path / f"{key}.id"
+        id_file = root / f"{key}.id"
         r = subprocess.run([sys.executable, "-m", "appliance", "scan", str(src), "--hashlist", str(demo.hashlist),
                             "--id-file", str(id_file), "--no-progress"], capture_output=True, text=True, cwd=REPO,
-                           env=gapscan_env(state_dir), timeout=120)
+                           env=gapscan_env(state), timeout=120)
         assert r.returncode == 1, r.stderr
         ids[key] = id_file.read_text().strip()
-    return ids
+    return state, ids
+
+
+@pytest.fixture
+def scanned(state_dir: Path, scanned_template: tuple[Path, dict[str, str]]) -> dict[str, str]:
+    """This test's state dir holding a copy of the template's results (scan ids as returned) and demo media."""
+    template, ids = scanned_template
+    for name in ("results.sqlite", "results.sqlite-wal", "results.sqlite-shm"):
+        if (template / name).exists():
+            shutil.copy2(template / name, state_dir / name)
+    copy_tree(template / "demo", state_dir / "demo")
+    return dict(ids)

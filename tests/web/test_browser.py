@@ -27,6 +27,8 @@ class Watch:
     def __init__(self, page: Any) -> None:
         self.dialogs: list[str] = []
         self.console_errors: list[str] = []
+        self.requests: list[str] = []
+        page.on("request", lambda req: self.requests.append(req.url))
         page.on("dialog", self._dialog)
         page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: self.console_errors.append(str(e)))
@@ -140,6 +142,15 @@ def test_first_boot_to_report_in_a_real_browser(server: Server, browser: Any, ar
         assert "onerror=alert(9)" in page.inner_text("body") or path.endswith("problems"), path
     shoot(page, artifacts_dir, "desktop-09-problems")
 
+    # Add an operator through the Settings form.
+    page.goto(server.url + "/settings")
+    form = page.locator("form", has=page.locator("text=Add a user"))
+    form.locator("input[name=username]").fill("operator1")
+    form.locator("input[name=password]").fill("Night-Shift-Op-2026")
+    form.locator("input[name=password2]").fill("Night-Shift-Op-2026")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("text=Created operator operator1")
+
     # The remaining pages, for the record.
     for n, path in enumerate(("/", "/results", "/hashlists", "/updates", "/audit", "/settings", "/account"), 10):
         page.goto(server.url + path)
@@ -159,6 +170,9 @@ def test_first_boot_to_report_in_a_real_browser(server: Server, browser: Any, ar
     assert watch.dialogs == [], f"a hostile name ran script: {watch.dialogs}"
     assert [e for e in watch.console_errors if "Content Security Policy" in e] == []
     assert watch.console_errors == [], watch.console_errors
+    foreign = [u for u in watch.requests if not u.startswith(server.url + "/")]
+    assert foreign == [], f"external assets requested: {foreign}"  # the site has no internet
+    assert any(u.endswith("/static/app.js") for u in watch.requests)
     ctx.close()
 
 

@@ -171,8 +171,34 @@ def test_settings_auto_scan_and_users(admin: Client, state_dir: Path) -> None:
     assert load_settings(state_dir).auto_scan is False
     r = admin.post("/settings/users", {"username": "op2", "role": "operator", "password": "weak",
                                        "password2": "weak"}, follow_redirects=True)
-    assert "User not created: password needs at least 12 characters" in r.get_data(as_text=True)
+    assert "User not created: password must be at least 12 characters long" in r.get_data(as_text=True)
     r = admin.post("/settings/users/admin/remove", follow_redirects=True)
     assert "cannot delete the last admin account" in r.get_data(as_text=True)
 
 
+
+
+def test_unreachable_share_is_refused_and_its_password_never_recorded(admin: Client, state_dir: Path) -> None:
+    secret = "Adhoc-Secret-4711"
+    r = admin.post("/scan", {"kind": "adhoc", "url": "smb://127.0.0.1:9/evidence", "username": "scanner",
+                             "domain": "LAB", "password": secret}, follow_redirects=True)
+    page = r.get_data(as_text=True)
+    assert "Scan not started:" in page and "127.0.0.1" in page
+    assert secret not in page
+    audit = admin.get("/audit").get_data(as_text=True)
+    assert "scan.start" in audit and "refused" in audit and secret not in audit
+    assert not any(secret.encode() in p.read_bytes() for p in state_dir.rglob("*") if p.is_file())
+    r = admin.post("/scan", {"kind": "adhoc", "url": "smb://user@host/share", "password": "x"}, follow_redirects=True)
+    assert "user name in its own field" in r.get_data(as_text=True)
+
+
+def test_admin_resets_an_operator_password_and_ends_its_sessions(admin: Client, operator: Client) -> None:
+    from tests.web.conftest import OPERATOR
+
+    new = "Fresh-Console-Pass-9"
+    assert operator.get("/").status_code == 200
+    r = admin.post(f"/settings/users/{OPERATOR}/password", {"password": new, "password2": new},
+                   follow_redirects=True)
+    assert f"New password set for {OPERATOR}" in r.get_data(as_text=True)
+    assert operator.get("/").status_code == 303  # the old session is gone
+    assert Client(admin.app).login(OPERATOR, new).status_code == 303

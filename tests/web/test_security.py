@@ -131,7 +131,8 @@ def test_idle_session_expires(app: Any, admin: Client) -> None:
     assert admin.get("/").status_code == 200
     time.sleep(0.5)
     r = admin.get("/")
-    assert r.status_code == 303 and "/login" in r.headers["Location"]
+    assert r.status_code == 303 and "/login" in r.headers["Location"] and "ended=1" in r.headers["Location"]
+    assert "Your session ended" in admin.get(r.headers["Location"]).get_data(as_text=True)
 
 
 def test_logout_ends_the_session_server_side(admin: Client) -> None:
@@ -192,3 +193,18 @@ def test_production_password_hash_uses_argon2id_defaults(tmp_path: Any) -> None:
     assert pw_hash.startswith("$argon2id$")
     assert (params.time_cost, params.memory_cost) == (default.time_cost, default.memory_cost)
     assert store.authenticate("admin", ADMIN_PW, "127.0.0.1") is not None
+
+
+def test_per_account_lockout_holds_across_addresses(admin: Client) -> None:
+    def attempt(address: str, password: str) -> int:
+        c = Client(admin.app)
+        page = c.http.get("/login", base_url="https://localhost", environ_base={"REMOTE_ADDR": address})
+        from tests.web.conftest import csrf_from
+
+        return c.http.post("/login", base_url="https://localhost", environ_base={"REMOTE_ADDR": address},
+                           data={"csrf_token": csrf_from(page.get_data(as_text=True)), "username": ADMIN,
+                                 "password": password}).status_code
+
+    for i in range(5):
+        assert attempt(f"10.0.0.{i + 1}", "wrong password!") == 401
+    assert attempt("10.0.0.99", ADMIN_PW) == 429  # a fresh address does not reset the account's lockout

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from appliance.errors import GapscanError
-from appliance.settings import update_settings
+from appliance.settings import load_settings, update_settings
 from appliance.users import LoginThrottled, PasswordPolicyError, check_password_policy
 from web.common import audit, services, state_dir, users
 from web.security import end_session, public, start_session
@@ -36,13 +36,12 @@ def setup() -> str | Response:
         if protection == "tpm" and not tpm_present():
             errors.append("No TPM is present on this appliance; choose a passphrase.")
         passphrase = form.get("passphrase", "")
-        if protection == "passphrase":
-            if passphrase != form.get("passphrase2", ""):
-                errors.append("The two hash-list passphrases differ.")
-            try:
-                check_password_policy(passphrase, "")
-            except PasswordPolicyError as exc:
-                errors.append(f"Hash-list passphrase: {exc}.")
+        if passphrase != form.get("passphrase2", ""):
+            errors.append("The two hash-list passphrases differ.")
+        try:
+            check_password_policy(passphrase, "")
+        except PasswordPolicyError as exc:
+            errors.append(f"Hash-list passphrase: {exc}.")
         if not errors:
             try:
                 user = users().create_first_admin(username, password)
@@ -50,8 +49,7 @@ def setup() -> str | Response:
                 errors.append(f"{exc}.")
             else:
                 update_settings(state_dir(), key_protection=protection)
-                if protection == "passphrase":
-                    _init_store_key(passphrase)
+                _init_store_key(passphrase, tpm=protection == "tpm")
                 audit("setup.admin_created", actor=user.username, key_protection=protection)
                 response = redirect(url_for("dashboard.index"), 303)
                 start_session(response, users().new_session(user.username))
@@ -59,17 +57,36 @@ def setup() -> str | Response:
     return render_template("setup.html", errors=errors, tpm=tpm_present(), form=form)
 
 
-def _init_store_key(passphrase: str) -> None:
-    """Let the hash-list store set its key up under the chosen passphrase, where that store is installed."""
+def _init_store_key(passphrase: str, *, tpm: bool) -> None:
+    """Create the hash-list key under the passphrase (the recovery passphrase when sealed to the TPM), seal it
+    to the TPM if chosen, and unlock the store for this boot so scans can use it. Where the hash-list store
+    is not installed, only the choice is recorded."""
     from web.services import Unavailable, optional
 
     found = optional("appliance.hashlist.store", "HashListStore")
     if isinstance(found, Unavailable):
         return
+    errors = []
     try:
-        found[0].open(state_dir(), passphrase=passphrase)
+        store = found[0].open(state_dir(), passphrase=passphrase)
     except Exception as exc:  # shown on the hash-list page; setup itself succeeded
-        services().key_setup_error = str(exc)  # type: ignore[attr-defined]
+        services().key_setup_error = str(exc)
+        return
+    steps = []
+    if tpm and hasattr(store, "seal_to_tpm"):
+        steps.append(("sealing the key to the TPM", store.seal_to_tpm))
+    if hasattr(store, "remember_for_boot"):
+        steps.append(("unlocking for this boot", store.remember_for_boot))
+    demo = load_settings(state_dir()).demo_hashlist
+    if current_app.config.get("DEMO") and demo:
+        steps.append(("importing the demo list", lambda: store.installed_version("demo") is None
+                      and store.import_file(Path(demo), name="demo", kind="alert")))
+    for what, step in steps:
+        try:
+            step()
+        except Exception as exc:
+            errors.append(f"{what}: {exc}")
+    services().key_setup_error = "; ".join(errors) or None
 
 
 def _safe_next(target: str | None) -> str:
@@ -110,7 +127,8 @@ def login() -> str | Response | tuple[str, int]:
                 response = redirect(_safe_next(request.args.get("next")), 303)
                 start_session(response, users().new_session(user.username))
                 return response
-    return render_template("login.html", error=error), status
+    ended = request.args.get("ended") == "1" and not error
+    return render_template("login.html", error=error, ended=ended), status
 
 
 @bp.route("/logout", methods=["POST"])

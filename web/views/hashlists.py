@@ -9,6 +9,7 @@ from pathlib import Path
 from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from appliance.errors import GapscanError
 from appliance.settings import load_settings
 from web.common import audit, notice, services, state_dir
 from web.security import requires
@@ -24,7 +25,31 @@ def index() -> str:
     svc = services()
     settings = load_settings(state_dir())
     return render_template("hashlists.html", lists=svc.list_metadata(), demo_list=settings.demo_hashlist,
-                           key_error=svc.key_setup_error, key_protection=settings.key_protection)
+                           key_error=svc.key_setup_error, key_protection=settings.key_protection,
+                           lock_state=svc.store_lock_state())
+
+
+def _open_store(passphrase: str | None) -> object:
+    """The store unlocked with ``passphrase`` or, when empty, by this boot's token or the TPM."""
+    store = services().hashlist_store()
+    if isinstance(store, Unavailable):
+        raise GapscanError(str(store))
+    return type(store).open(state_dir(), passphrase=passphrase or None)
+
+
+@bp.route("/hashlists/unlock", methods=["POST"])
+@requires("admin")
+def unlock() -> Response:
+    try:
+        store = _open_store(request.form.get("passphrase", ""))
+        store.remember_for_boot()  # type: ignore[attr-defined]
+    except Exception as exc:
+        audit("hashlist.unlock", outcome="refused", reason=str(exc))
+        notice(f"Not unlocked: {exc}", "error")
+    else:
+        audit("hashlist.unlock")
+        notice("Hash lists unlocked until the next reboot.")
+    return redirect(url_for("hashlists.index"), 303)
 
 
 @bp.route("/hashlists/import", methods=["POST"])
@@ -45,8 +70,8 @@ def import_upload() -> Response:
         path = Path(tmp) / "upload"
         upload.save(path)
         try:
-            opened = type(store).open(state_dir())
-            meta = opened.import_file(path, name=name, kind=kind, category=category)
+            opened = _open_store(request.form.get("passphrase", ""))
+            meta = opened.import_file(path, name=name, kind=kind, category=category)  # type: ignore[attr-defined]
         except Exception as exc:  # GapscanError and StoreLocked carry the message to show
             audit("hashlist.import", outcome="refused", name=name, reason=str(exc))
             notice(f"Import of {name!r} failed: {exc}", "error")

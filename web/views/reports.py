@@ -44,10 +44,29 @@ def appliance_id() -> str:
     return f"{socket.gethostname()}-{digest}"
 
 
+_digest_cache: dict[tuple[str, str, str], str] = {}
+
+
+def report_digests(scan_id: str, status: str) -> dict[str, str]:
+    """SHA-256 of each format. A finished scan cannot change any more, so its digests are kept."""
+    out = {}
+    for fmt in FORMATS:
+        key = (str(state_dir()), scan_id, fmt)
+        digest = _digest_cache.get(key) if status == "finished" else None
+        if digest is None:
+            digest = hashlib.sha256(render_report(scan_id, fmt)).hexdigest()
+            if status == "finished":
+                if len(_digest_cache) > 3000:
+                    _digest_cache.clear()
+                _digest_cache[key] = digest
+        out[fmt] = digest
+    return out
+
+
 @bp.route("/reports/<scan_id>")
 def index(scan_id: str) -> str:
     scan, counts = get_scan(scan_id)
-    digests = {fmt: hashlib.sha256(render_report(scan_id, fmt)).hexdigest() for fmt in FORMATS}
+    digests = report_digests(scan_id, scan.status)
     return render_template("reports.html", scan=scan, counts=counts, digests=digests, formats=FORMATS)
 
 
@@ -68,7 +87,7 @@ def download(scan_id: str, fmt: str) -> Response:
 @bp.route("/reports/<scan_id>/summary")
 def summary(scan_id: str) -> str:
     scan, counts = get_scan(scan_id)
-    digests = {fmt: hashlib.sha256(render_report(scan_id, fmt)).hexdigest() for fmt in FORMATS}
+    digests = report_digests(scan_id, scan.status)
     audit("report.summary", scan_id=scan_id)
     return render_template("summary.html", scan=scan, counts=counts, digests=digests,
                            appliance_id=appliance_id(), version=__version__)

@@ -32,13 +32,20 @@ def demo_media() -> Path | None:
 
 
 def list_args() -> tuple[list[str], str | None]:
-    """Which lists the scan uses: the store's active lists, else the demo list file. And a warning, if any."""
-    lists = services().list_metadata()
-    if not isinstance(lists, Unavailable) and lists:
+    """Which lists the scan uses: the store's active lists when the store can be unlocked, else the demo list
+    file (demo mode), else the store anyway (the scan then says the store is locked). And a warning, if any."""
+    svc = services()
+    lists = svc.list_metadata()
+    installed = not isinstance(lists, Unavailable) and bool(lists)
+    settings = load_settings(state_dir())
+    usable = svc.store_lock_state() in (None, "unlocked for this boot") or settings.key_protection == "tpm"
+    if installed and usable:
         return [], None
-    demo = load_settings(state_dir()).demo_hashlist
+    demo = settings.demo_hashlist
     if demo and Path(demo).is_file():
         return ["--hashlist", demo], None
+    if installed:
+        return [], "The hash-list store is locked: unlock it on the Hash lists page (admin) before scanning."
     return [], "No hash list is installed: this scan only computes digests and cannot report hits."
 
 
@@ -141,8 +148,8 @@ def _status_or_404(scan_id: str) -> Any:
 
 @bp.route("/scans/<scan_id>")
 def watch(scan_id: str) -> str:
-    return render_template("progress.html", p=progress_of(_status_or_404(scan_id)),
-                           source=_status_or_404(scan_id).source)
+    status = _status_or_404(scan_id)
+    return render_template("progress.html", p=progress_of(status), source=status.source)
 
 
 @bp.route("/scans/<scan_id>/progress.json")

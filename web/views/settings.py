@@ -91,3 +91,23 @@ def delete_user(username: str) -> Response:
         audit("settings.user_remove", username=username)
         notice(f"Removed user {username}.")
     return _back()
+
+
+@bp.route("/settings/users/<username>/password", methods=["POST"])
+@requires("admin")
+def reset_password(username: str) -> Response:
+    """An admin sets a new password for another account (which ends that account's sessions)."""
+    f = request.form
+    try:
+        if users().get(username) is None:
+            raise GapscanError(f"no user named {username!r}")
+        if f.get("password", "") != f.get("password2", ""):
+            raise GapscanError("the two passwords differ")
+        users().set_password(username, f.get("password", ""))
+    except GapscanError as exc:
+        audit("settings.user_password", outcome="refused", username=username[:64], reason=str(exc))
+        notice(f"Password not changed: {exc}", "error")
+    else:
+        audit("settings.user_password", username=username)
+        notice(f"New password set for {username}; their sessions were ended.")
+    return _back()

@@ -7,7 +7,6 @@ import secrets
 import shutil
 import tempfile
 import threading
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,8 @@ def _bundles_on_media() -> list[tuple[str, Any]] | Unavailable:
     try:
         for drive in attached():
             for bundle in find(drive):
-                out.append((f"{getattr(bundle.volume, 'devnode', '?')}:{bundle.path_in_volume}", bundle))
+                volume = bundle.volume if isinstance(bundle.volume, str) else getattr(bundle.volume, "devnode", "?")
+                out.append((f"{volume}:{bundle.path_in_volume}", bundle))
     except Exception as exc:
         return Unavailable("media layer", f"{type(exc).__name__}: {exc}")
     return out
@@ -71,8 +71,7 @@ def _verify(path: Path, origin: str) -> None:
 
 
 def _describe(verified: Any) -> dict[str, Any]:
-    data = asdict(verified) if is_dataclass(verified) else dict(vars(verified))
-    return {k: data.get(k) for k in ("id", "kind", "product", "version", "base", "signers")}
+    return {k: getattr(verified, k, None) for k in ("id", "kind", "product", "version", "base", "signers")}
 
 
 @bp.route("/updates/upload", methods=["POST"])

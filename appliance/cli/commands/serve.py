@@ -74,6 +74,9 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"gapscan: {seed_demo(state_dir)}", flush=True)
     cert, key, fingerprint = ensure_certificate(state_dir)
     app = create_app(state_dir, config={"DEMO": bool(args.demo)})
+    from appliance.health import warm_up
+
+    warm_up()
     try:
         server = build_server(app, args.host, args.port, cert, key, args.threads)
         server.prepare()
