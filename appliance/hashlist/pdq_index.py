@@ -170,7 +170,7 @@ class PdqIndex:
         qi, ei = np.concatenate(cand_q), np.concatenate(cand_e)
         qw = as_words(q)
         d = np.zeros(len(qi), dtype=np.int64)
-        for w in range(4):
+        for w in range(4):  # column by column: measured faster than gathering whole rows
             d += np.bitwise_count(qw[qi, w] ^ self._words[ei, w])
         hit = d <= widest
         qi, ei, d = qi[hit], ei[hit], d[hit]
