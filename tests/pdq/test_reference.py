@@ -35,8 +35,10 @@ def test_exact_path_reproduces_every_reference_hash_quality_and_dihedral_variant
 
 def test_single_hash_entry_points_agree_with_the_reference(pdq_data: Path, references: list[Reference]) -> None:
     """pdq_from_bytes (sniffing + bounded decode) and pdq_from_image give the reference values too."""
+    sample = ("pen-and-coaster.png", "small.jpg", "CMYK.jpg", "PA.webp", "I.webp", "1.png", "square-128x128.jpg",
+              "shrink-a-little.jpg", "bridge-2-rotate-90.jpg")
     for ref in references:
-        if "exif-rotn" in ref.path:  # 12 MP: covered by the dihedral test above; keep this test quick
+        if not ref.path.endswith(sample):  # the dihedral test above covers every image; keep this one quick
             continue
         data = (pdq_data / ref.path).read_bytes()
         h = pdq.pdq_from_bytes(data, xp=np)
