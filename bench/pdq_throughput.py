@@ -106,16 +106,16 @@ def stats(a: list[str], b: list[str]) -> str:
 
 def gpu_batched(corpus: list[bytes], xp: object, batch: int, workers: int) -> tuple[list[str], float]:
     """Fast path with decoding on a CPU thread pool and hashing in batches on the GPU (pipelined)."""
-    def decode(data: bytes) -> np.ndarray:
-        luma = decode_luma_fast(data)
-        assert luma is not None
-        return luma
+    def decode(data: bytes) -> tuple[np.ndarray, tuple[int, int]]:
+        fast = decode_luma_fast(data)
+        assert fast is not None
+        return fast
 
     out: list[str] = []
     t0 = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
         lumas = pool.map(decode, corpus)
-        pending: list[np.ndarray] = []
+        pending: list[tuple[np.ndarray, tuple[int, int]]] = []
         for luma in lumas:
             pending.append(luma)
             if len(pending) == batch:
@@ -126,13 +126,14 @@ def gpu_batched(corpus: list[bytes], xp: object, batch: int, workers: int) -> tu
     return out, len(corpus) / (time.perf_counter() - t0)
 
 
-def _hash_batch(lumas: list[np.ndarray], xp: object) -> list[str]:
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for i, luma in enumerate(lumas):
-        groups.setdefault(luma.shape, []).append(i)
+def _hash_batch(lumas: list[tuple[np.ndarray, tuple[int, int]]], xp: object) -> list[str]:
+    groups: dict[tuple[tuple[int, ...], tuple[int, int]], list[int]] = {}
+    for i, (luma, full) in enumerate(lumas):
+        groups.setdefault((luma.shape, full), []).append(i)
     out = [""] * len(lumas)
-    for idx in groups.values():
-        hashes, _q = pdq.hash_luma_batch(xp.asarray(np.stack([lumas[i] for i in idx])), xp, exact=False)
+    for (_shape, full), idx in groups.items():
+        stack = xp.asarray(np.stack([lumas[i][0] for i in idx]))  # type: ignore[attr-defined]
+        hashes, _q = pdq.hash_luma_batch(stack, xp, exact=False, full_size=full)
         for k, i in enumerate(idx):
             out[i] = hashes[k].tobytes().hex()
     return out

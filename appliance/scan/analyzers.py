@@ -69,7 +69,8 @@ class PerceptualAnalyzer:
     # -- images ------------------------------------------------------------------------------------------------
     def _image(self, data: bytes) -> tuple[dict[str, Any], list[tuple[Match, int]]]:
         if self.batcher is not None:  # decode here (this worker thread), hash with other workers' images
-            hashes, quality = self.batcher.hash(decode_luma(data, exact=self.exact), dihedral=True)
+            luma, full_size = decode_luma(data, exact=self.exact)
+            hashes, quality = self.batcher.hash(luma, dihedral=True, full_size=full_size)
             variants = [PdqHash(h.tobytes(), quality) for h in hashes]
         else:
             variants = dihedral_hashes(data, xp=self.xp, exact=self.exact)
