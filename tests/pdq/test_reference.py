@@ -99,9 +99,16 @@ def test_every_pillow_mode_hashes_near_the_original(references: list[Reference])
                                   "bridge-mods/square-512x512.jpg", "bridge-mods/shrink-a-little.jpg"])
 def test_fast_path_stays_within_a_few_bits_of_the_exact_hash(pdq_data: Path, references: list[Reference],
                                                               name: str) -> None:
+    """Fast path = JPEG luminance decoded at 1/2–1/8 scale in the DCT domain, with the full-resolution Jarosz
+    filter emulated on it (bench/pdq_throughput.py measures it on 500 generated 1080p JPEGs)."""
+    from appliance.hashing.images import decode_luma_fast
+
     ref = next(r for r in references if r.path == f"images/{name}")
-    fast = pdq.pdq_from_bytes((pdq_data / ref.path).read_bytes(), xp=np, exact=False)
-    assert fast.distance(bytes.fromhex(ref.pdq)) <= 8
+    data = (pdq_data / ref.path).read_bytes()
+    luma, full = decode_luma_fast(data)
+    assert luma.shape[0] < full[0] and luma.shape[1] < full[1]  # really decoded at a reduced scale
+    fast = pdq.pdq_from_bytes(data, xp=np, exact=False)
+    assert fast.distance(bytes.fromhex(ref.pdq)) <= 4
     assert fast.quality == ref.quality
 
 
