@@ -11,6 +11,7 @@ and the Hamming distance.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -76,6 +77,8 @@ class PerceptualAnalyzer:
             variants = dihedral_hashes(data, xp=self.xp, exact=self.exact)
         own = variants[0]
         extra: dict[str, Any] = {"pdq": own.hex, "pdq_quality": own.quality}
+        if not self.exact:
+            extra["pdq_fast"] = True
         if own.quality < QUALITY_THRESHOLD:
             extra["pdq_low_quality"] = True
             return extra, []
@@ -122,12 +125,17 @@ class PerceptualAnalyzer:
 
 
 def analyzers_for(matcher: Matcher, algorithms: Sequence[str]) -> list[Analyzer]:
-    """The perceptual analyzer when a list holds PDQ entries or ``pdq`` was asked for, else none."""
+    """The perceptual analyzer when a list holds PDQ entries or ``pdq`` was asked for, else none.
+
+    ``$GAPSCAN_PDQ_PATH=fast`` selects the fast path (reduced JPEG decode, within a few bits of the reference
+    hash, several times quicker); the default is the reference-exact path. Fast-path hashes are marked
+    ``pdq_fast: true`` in the file's extra."""
     wanted = "pdq" in {a.strip().lower() for a in algorithms}
     if wanted or any(lst.pdq is not None and len(lst.pdq) for lst in matcher.lists):
         backend = probe()
         # On a GPU, batching across the scan's worker threads is what keeps the device busy; on the CPU each
         # worker hashes its own image (already parallel), so no batching thread is needed.
-        batcher = BatchHasher(backend.xp) if backend.name == "cupy" else None
-        return [PerceptualAnalyzer(matcher, xp=backend.xp, batcher=batcher)]
+        exact = os.environ.get("GAPSCAN_PDQ_PATH", "exact") != "fast"
+        batcher = BatchHasher(backend.xp, exact=exact) if backend.name == "cupy" else None
+        return [PerceptualAnalyzer(matcher, xp=backend.xp, batcher=batcher, exact=exact)]
     return []
