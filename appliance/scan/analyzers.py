@@ -32,9 +32,10 @@ from appliance.hashlist.index import LoadedList, Match, Matcher
 from appliance.scan.job import Analyzer
 from firmware.accel import probe
 
-#: Files larger than this are not read into memory for perceptual hashing (digests still cover them).
-MAX_IMAGE_BYTES = 256 << 20
-MAX_VIDEO_BYTES = 1 << 30
+#: Files larger than this are not read into memory for perceptual hashing (digests, including the whole-file
+#: MD5 that HMA matches videos by, still cover them). Each scan worker may hold one such file at a time.
+MAX_IMAGE_BYTES = 128 << 20
+MAX_VIDEO_BYTES = 256 << 20
 #: Frame features kept in a video's ``extra`` (all of them are used for matching).
 MAX_STORED_FRAMES = 120
 
