@@ -112,3 +112,15 @@ def test_scanned_video_is_a_hit_against_a_list_of_its_frames(pdq_data: Path) -> 
     other, _ = make_video(3, seed=9)
     extra, hits = analyzer.analyze(other, "video/mp4")
     assert hits == [] and extra["vpdq_frames"] == 3
+
+
+@pytest.mark.parametrize(("fmt", "mime"), [("matroska", "video/x-matroska"), ("avi", "video/x-msvideo"),
+                                           ("mov", "video/quicktime")])
+def test_other_containers_are_sniffed_and_hashed(fmt: str, mime: str) -> None:
+    from appliance.hashing.filetype import sniff
+
+    data, stills = make_video(2, fmt=fmt)
+    assert sniff(data[:64]) == mime
+    frames = hash_video(data, xp=np)
+    assert len(frames) == 2
+    assert pdq.hamming(frames[0].hash, pdq.pdq_from_rgb(stills[0], xp=np).hash) <= 16
