@@ -12,8 +12,10 @@ the same decoded pixels, because it performs the same IEEE float32 operations in
 * bit ``i*16+j`` set when ``dct[i, j]`` is above the lower median (Torben's algorithm on 256 values returns the
   128th smallest); quality from quantised gradients of the 64×64 image, ``min(100, sum // 90)``.
 
-The fast path (``exact=False``) uses float64 prefix sums for the box filter and a plain ``matmul``: a few ULPs
-away from the exact values, so a bit whose coefficient sits on the median may flip (measured in bench/).
+The fast path (``exact=False``) decodes JPEGs' luminance at 1/2–1/8 scale in the DCT domain (Pillow ``draft``)
+and emulates the full-resolution filter on it (fractional windows over prefix sums, ``downsample64_reduced``);
+other images get float64 prefix-sum box filters and a plain ``matmul``. On 500 generated 1080p JPEGs: mean 0.9,
+p99 4, max 4 bits from the exact hash at 5× pdqhash's speed per core (bench/pdq_throughput.py).
 """
 
 from __future__ import annotations
