@@ -108,10 +108,11 @@ def decode_rgb(data: bytes, *, fast: bool = False, max_pixels: int = MAX_IMAGE_P
         raise ImageError(f"corrupt {img.format or 'image'} data: {type(exc).__name__}: {exc}") from None
 
 
-def decode_luma_fast(data: bytes, *, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray | None:
+def decode_luma_fast(data: bytes, *,
+                     max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[np.ndarray, tuple[int, int]] | None:
     """Fast path for JPEG: the Y channel decoded at a reduced scale in the DCT domain (no chroma decoding,
-    no colour conversion), as (H, W) float32. JPEG's Y is 0.299 R + 0.587 G + 0.114 B, so this is PDQ's
-    luminance up to the codec's rounding. ``None`` for anything that is not a plain JPEG."""
+    no colour conversion), as (h, w) float32, with the full (H, W). JPEG's Y is 0.299 R + 0.587 G + 0.114 B,
+    so this is PDQ's luminance up to the codec's rounding. ``None`` for anything that is not a plain JPEG."""
     img = open_image(data, max_pixels=max_pixels)
     if img.format != "JPEG" or img.mode not in ("RGB", "L", "YCbCr"):
         return None
@@ -122,7 +123,7 @@ def decode_luma_fast(data: bytes, *, max_pixels: int = MAX_IMAGE_PIXELS) -> np.n
         img.load()
         if img.mode != "L":
             return None
-        return np.asarray(img, dtype=np.float32)
+        return np.asarray(img, dtype=np.float32), (h, w)
     except MemoryError:
         raise ImageError("image too large to decode in memory") from None
     except Exception as exc:  # Pillow raises many types for hostile data; all mean "this file is bad"

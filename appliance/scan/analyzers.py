@@ -11,29 +11,23 @@ and the Hamming distance.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from appliance.hashing.filetype import is_video
-from appliance.hashing.images import supported_types
-from appliance.hashing.pdq import (
-    QUALITY_THRESHOLD,
-    BatchHasher,
-    ImageError,
-    PdqHash,
-    decode_luma,
-    dihedral_hashes,
-)
-from appliance.hashing.video import QUERY_MATCH_PERCENT, av_available, hash_video, prepare
 from appliance.hashlist.index import LoadedList, Match, Matcher
-from appliance.scan.job import Analyzer
-from firmware.accel import probe
 
-#: Files larger than this are not read into memory for perceptual hashing (digests still cover them).
-MAX_IMAGE_BYTES = 256 << 20
-MAX_VIDEO_BYTES = 1 << 30
+if TYPE_CHECKING:  # decoders (Pillow plugins, PyAV) load only when a scan needs them
+    from appliance.hashing.pdq import BatchHasher
+    from appliance.scan.job import Analyzer
+
+#: Files larger than this are not read into memory for perceptual hashing (digests, including the whole-file
+#: MD5 that HMA matches videos by, still cover them). Each scan worker may hold one such file at a time.
+MAX_IMAGE_BYTES = 128 << 20
+MAX_VIDEO_BYTES = 256 << 20
 #: Frame features kept in a video's ``extra`` (all of them are used for matching).
 MAX_STORED_FRAMES = 120
 
@@ -45,6 +39,9 @@ class PerceptualAnalyzer:
 
     def __init__(self, matcher: Matcher, *, thresholds: Mapping[str, int] | None = None, exact: bool = True,
                  videos: bool = True, xp: Any | None = None, batcher: BatchHasher | None = None) -> None:
+        from appliance.hashing.images import supported_types
+        from appliance.hashing.video import av_available
+
         self.lists = [lst for lst in matcher.lists if lst.pdq is not None and len(lst.pdq)]
         self.thresholds = dict(thresholds or {})
         self.exact = exact
@@ -59,6 +56,8 @@ class PerceptualAnalyzer:
         return self.videos and is_video(file_type) and size <= MAX_VIDEO_BYTES
 
     def analyze(self, data: bytes, file_type: str | None) -> tuple[dict[str, Any], list[tuple[Match, int]]]:
+        from appliance.hashing.pdq import ImageError
+
         try:
             if is_video(file_type):
                 return self._video(data)
@@ -68,13 +67,18 @@ class PerceptualAnalyzer:
 
     # -- images ------------------------------------------------------------------------------------------------
     def _image(self, data: bytes) -> tuple[dict[str, Any], list[tuple[Match, int]]]:
+        from appliance.hashing.pdq import QUALITY_THRESHOLD, PdqHash, decode_luma, dihedral_hashes
+
         if self.batcher is not None:  # decode here (this worker thread), hash with other workers' images
-            hashes, quality = self.batcher.hash(decode_luma(data, exact=self.exact), dihedral=True)
+            luma, full_size = decode_luma(data, exact=self.exact)
+            hashes, quality = self.batcher.hash(luma, dihedral=True, full_size=full_size)
             variants = [PdqHash(h.tobytes(), quality) for h in hashes]
         else:
             variants = dihedral_hashes(data, xp=self.xp, exact=self.exact)
         own = variants[0]
         extra: dict[str, Any] = {"pdq": own.hex, "pdq_quality": own.quality}
+        if not self.exact:
+            extra["pdq_fast"] = True
         if own.quality < QUALITY_THRESHOLD:
             extra["pdq_low_quality"] = True
             return extra, []
@@ -95,6 +99,8 @@ class PerceptualAnalyzer:
 
     # -- videos ------------------------------------------------------------------------------------------------
     def _video(self, data: bytes) -> tuple[dict[str, Any], list[tuple[Match, int]]]:
+        from appliance.hashing.video import QUERY_MATCH_PERCENT, hash_video, prepare
+
         frames = hash_video(data, xp=self.xp)
         extra: dict[str, Any] = {"vpdq_frames": len(frames),
                                  "vpdq": [f.line() for f in frames[:MAX_STORED_FRAMES]]}
@@ -121,12 +127,20 @@ class PerceptualAnalyzer:
 
 
 def analyzers_for(matcher: Matcher, algorithms: Sequence[str]) -> list[Analyzer]:
-    """The perceptual analyzer when a list holds PDQ entries or ``pdq`` was asked for, else none."""
+    """The perceptual analyzer when a list holds PDQ entries or ``pdq`` was asked for, else none.
+
+    ``$GAPSCAN_PDQ_PATH=fast`` selects the fast path (reduced JPEG decode, within a few bits of the reference
+    hash, several times quicker); the default is the reference-exact path. Fast-path hashes are marked
+    ``pdq_fast: true`` in the file's extra."""
     wanted = "pdq" in {a.strip().lower() for a in algorithms}
     if wanted or any(lst.pdq is not None and len(lst.pdq) for lst in matcher.lists):
+        from appliance.hashing.pdq import BatchHasher
+        from firmware.accel import probe
+
         backend = probe()
         # On a GPU, batching across the scan's worker threads is what keeps the device busy; on the CPU each
         # worker hashes its own image (already parallel), so no batching thread is needed.
-        batcher = BatchHasher(backend.xp) if backend.name == "cupy" else None
-        return [PerceptualAnalyzer(matcher, xp=backend.xp, batcher=batcher)]
+        exact = os.environ.get("GAPSCAN_PDQ_PATH", "exact") != "fast"
+        batcher = BatchHasher(backend.xp, exact=exact) if backend.name == "cupy" else None
+        return [PerceptualAnalyzer(matcher, xp=backend.xp, batcher=batcher, exact=exact)]
     return []

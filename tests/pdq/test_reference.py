@@ -35,8 +35,10 @@ def test_exact_path_reproduces_every_reference_hash_quality_and_dihedral_variant
 
 def test_single_hash_entry_points_agree_with_the_reference(pdq_data: Path, references: list[Reference]) -> None:
     """pdq_from_bytes (sniffing + bounded decode) and pdq_from_image give the reference values too."""
+    sample = ("pen-and-coaster.png", "small.jpg", "CMYK.jpg", "PA.webp", "I.webp", "1.png", "square-128x128.jpg",
+              "shrink-a-little.jpg", "bridge-2-rotate-90.jpg")
     for ref in references:
-        if "exif-rotn" in ref.path:  # 12 MP: covered by the dihedral test above; keep this test quick
+        if not ref.path.endswith(sample):  # the dihedral test above covers every image; keep this one quick
             continue
         data = (pdq_data / ref.path).read_bytes()
         h = pdq.pdq_from_bytes(data, xp=np)
@@ -97,9 +99,16 @@ def test_every_pillow_mode_hashes_near_the_original(references: list[Reference])
                                   "bridge-mods/square-512x512.jpg", "bridge-mods/shrink-a-little.jpg"])
 def test_fast_path_stays_within_a_few_bits_of_the_exact_hash(pdq_data: Path, references: list[Reference],
                                                               name: str) -> None:
+    """Fast path = JPEG luminance decoded at 1/2–1/8 scale in the DCT domain, with the full-resolution Jarosz
+    filter emulated on it (bench/pdq_throughput.py measures it on 500 generated 1080p JPEGs)."""
+    from appliance.hashing.images import decode_luma_fast
+
     ref = next(r for r in references if r.path == f"images/{name}")
-    fast = pdq.pdq_from_bytes((pdq_data / ref.path).read_bytes(), xp=np, exact=False)
-    assert fast.distance(bytes.fromhex(ref.pdq)) <= 8
+    data = (pdq_data / ref.path).read_bytes()
+    luma, full = decode_luma_fast(data)
+    assert luma.shape[0] < full[0] and luma.shape[1] < full[1]  # really decoded at a reduced scale
+    fast = pdq.pdq_from_bytes(data, xp=np, exact=False)
+    assert fast.distance(bytes.fromhex(ref.pdq)) <= 4
     assert fast.quality == ref.quality
 
 
@@ -121,3 +130,24 @@ def test_hex_is_bit_255_first_and_bit_i16_plus_j_is_dct_row_i_column_j() -> None
 def test_tiny_images_hash_to_zero_with_quality_zero() -> None:
     h = pdq.pdq_from_rgb(np.full((4, 100, 3), 200, dtype=np.uint8), xp=np)
     assert h == pdq.PdqHash(bytes(32), 0)
+
+
+# Edge sizes (tiny, thin, odd, exactly 64×64): noise images from default_rng(0) in this order, with the hash
+# and quality Meta's C++ (pdqhash 0.2.8 compute / compute_dihedral) gave for them when recorded.
+EDGE_SIZES = [
+    ((64, 64), "691b0eeb307dcdef6e00e5bdd2ec5173203502e8620bdbe0a0dec9bab309ee49", 100),
+    ((5, 5), "93a43b0e6c5be4f961d86e5b91a491a46e1f9b2693a43b0e6c5b64d921c86e5b", 100),
+    ((6, 100), "4872797d6f25a9b54872576990da0482b78d3e4e90dac1b148727b7d6f25a8b5", 100),
+    ((100, 6), "e94ef81f259203e19e3852b5cb6916b58d4ada6dad1a16b193399b39ad4a3592", 100),
+    ((63, 65), "881213f19575cd81bd097765699c3c7b283e9b34bf51bc617b14436bc9c68bd0", 100),
+    ((129, 257), "9e09e6c7a8364f58148842ab96f6c5f3f5296093fd5b87842dd9c175ea28f870", 100),
+    ((1000, 7), "3b846d693b843ad049259b24b47ad7c36d29c6d39f20cd29e18fc32779cd612d", 100),
+]
+
+
+def test_edge_sizes_match_the_reference_bit_for_bit() -> None:
+    rng = np.random.default_rng(0)
+    for shape, hx, quality in EDGE_SIZES:
+        img = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+        assert pdq.pdq_from_rgb(img, xp=np) == pdq.PdqHash(bytes.fromhex(hx), quality), shape
+        assert pdq.dihedral_hashes(img, xp=np)[0].hex == hx, shape

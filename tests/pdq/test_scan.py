@@ -131,3 +131,16 @@ def test_batched_analyzer_gives_the_same_facts_and_hits_as_the_direct_one(pdq_da
     direct = PerceptualAnalyzer(matcher, xp=np).analyze(data, "image/jpeg")
     batched = PerceptualAnalyzer(matcher, xp=np, batcher=BatchHasher(np)).analyze(data, "image/jpeg")
     assert direct == batched and len(direct[1]) == 1
+
+
+def test_fast_path_is_selectable_for_scans_and_marked(pdq_data: Path, monkeypatch) -> None:
+    data = (pdq_data / "images/bridge-mods/aaa-orig.jpg").read_bytes()
+    monkeypatch.setenv("GAPSCAN_PDQ_PATH", "fast")
+    (fast,) = analyzers_for(Matcher([]), ("pdq",))
+    extra, _ = fast.analyze(data, "image/jpeg")
+    assert extra["pdq_fast"] is True
+    monkeypatch.delenv("GAPSCAN_PDQ_PATH")
+    (exact,) = analyzers_for(Matcher([]), ("pdq",))
+    extra_exact, _ = exact.analyze(data, "image/jpeg")
+    assert "pdq_fast" not in extra_exact
+    assert pdq.hamming(bytes.fromhex(extra["pdq"]), bytes.fromhex(extra_exact["pdq"])) <= 4

@@ -23,14 +23,15 @@ def _frames(n: int, w: int = 160, h: int = 120, seed: int = 0) -> list[np.ndarra
     return [np.asarray(textured(w, h, seed=seed * 100 + i, detail=24)) for i in range(n)]
 
 
-def make_video(seconds: int, fps: int = 10, seed: int = 0, fmt: str = "mp4") -> tuple[bytes, list[np.ndarray]]:
-    """An MPEG-4 clip that shows one still per second (so sampled frames are known)."""
+def make_video(seconds: int, fps: int = 10, seed: int = 0, fmt: str = "mp4",
+               codec: str = "mpeg4") -> tuple[bytes, list[np.ndarray]]:
+    """A clip that shows one still per second (so sampled frames are known)."""
     stills = _frames(seconds, seed=seed)
     buf = io.BytesIO()
     with av.open(buf, mode="w", format=fmt) as out:
-        stream = out.add_stream("mpeg4", rate=fps)
+        stream = out.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
-        stream.options = {"qscale": "2"}
+        stream.options = {"qscale": "2"} if codec == "mpeg4" else {"crf": "10", "b": "2M"}
         for i in range(seconds * fps):
             frame = av.VideoFrame.from_ndarray(stills[i // fps], format="rgb24")
             for packet in stream.encode(frame):
@@ -112,3 +113,19 @@ def test_scanned_video_is_a_hit_against_a_list_of_its_frames(pdq_data: Path) -> 
     other, _ = make_video(3, seed=9)
     extra, hits = analyzer.analyze(other, "video/mp4")
     assert hits == [] and extra["vpdq_frames"] == 3
+
+
+@pytest.mark.parametrize(("fmt", "codec", "mime"), [("matroska", "mpeg4", "video/x-matroska"),
+                                                    ("avi", "mpeg4", "video/x-msvideo"),
+                                                    ("mov", "mpeg4", "video/quicktime"),
+                                                    ("webm", "libvpx", "video/webm")])
+def test_other_containers_are_sniffed_and_hashed(fmt: str, codec: str, mime: str) -> None:
+    from appliance.hashing.filetype import sniff
+
+    if codec not in av.codecs_available:
+        pytest.skip(f"this FFmpeg build has no {codec} encoder to make a test clip")
+    data, stills = make_video(2, fmt=fmt, codec=codec)
+    assert sniff(data[:64]) == mime
+    frames = hash_video(data, xp=np)
+    assert len(frames) == 2
+    assert pdq.hamming(frames[0].hash, pdq.pdq_from_rgb(stills[0], xp=np).hash) <= 16

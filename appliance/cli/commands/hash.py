@@ -15,10 +15,9 @@ from typing import Any
 from appliance.cli import EXIT_ERROR, EXIT_OK
 from appliance.hashing.digests import CHUNK, DIGEST_KINDS
 from appliance.hashing.filetype import SNIFF_BYTES, is_video, sniff
-from appliance.hashing.images import supported_types
-from appliance.hashing.pdq import ImageError, dihedral_hashes, pdq_from_bytes
 from appliance.pathfmt import display_path, escape_path
-from appliance.scan.analyzers import MAX_IMAGE_BYTES, MAX_VIDEO_BYTES
+
+# Image/video decoders are imported when a file needs them, not whenever any gapscan command starts.
 
 ALGORITHMS = (*DIGEST_KINDS, "pdq")
 
@@ -51,6 +50,9 @@ def _parse(text: str) -> tuple[str, ...]:
 def hash_file(path: str, algorithms: tuple[str, ...], *, dihedral: bool = False,
               fast: bool = False) -> dict[str, Any]:
     """Everything ``gapscan hash`` prints for one file; ``error`` set when something failed."""
+    from appliance.hashing.images import supported_types
+    from appliance.scan.analyzers import MAX_IMAGE_BYTES, MAX_VIDEO_BYTES
+
     raw = os.fsencode(path)
     result: dict[str, Any] = {"path": escape_path(raw)}
     digests = [a for a in algorithms if a in DIGEST_KINDS]
@@ -87,6 +89,8 @@ def hash_file(path: str, algorithms: tuple[str, ...], *, dihedral: bool = False,
 
 
 def _perceptual(result: dict[str, Any], data: bytes, kind: str | None, *, dihedral: bool, fast: bool) -> None:
+    from appliance.hashing.pdq import ImageError, dihedral_hashes, pdq_from_bytes
+
     try:
         if is_video(kind):
             from appliance.hashing.video import hash_video
