@@ -13,6 +13,7 @@ every path already recorded.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -119,6 +120,7 @@ class ScanJob:
         t0 = time.monotonic()
         counts = self.store.counts(scan_id) if resuming else {}
         state = _Progress(ScanCounts(**{k: counts.get(k, 0) for k in ScanCounts.__dataclass_fields__}))
+        self.store.update_extra(scan_id, pid=os.getpid())  # so a second --resume can tell it is still running
         self.on_event(ScanEvent("start", scan_id, state.counts, previous_seconds))
         seq = self.store.next_seq(scan_id)
         pending: deque[tuple[list[Entry], Future[list[FileResult]]]] = deque()

@@ -136,7 +136,13 @@ def test_sigterm_and_sigint_interrupt_cleanly_and_resume(tree, tmp_path, sig):
     state = tmp_path / "state"
     state.mkdir()
     proc = _start_and_wait_for_first_batch(state, tree)
+    proc.send_signal(signal.SIGSTOP)  # hold it mid-scan, whatever the machine's speed
+    scan_id, _ = _scan_status(state)
+    twice = popen_gapscan(state, "scan", "--resume", scan_id)
+    _, err = twice.communicate(timeout=60)
+    assert twice.returncode == 2 and "still running" in err  # one process per scan
     proc.send_signal(sig)
+    proc.send_signal(signal.SIGCONT)
     out, err = proc.communicate(timeout=60)
 
     assert proc.returncode == 2, err

@@ -91,6 +91,9 @@ def run_scan(args: argparse.Namespace) -> int:
                 raise GapscanError(f"no scan with id {args.resume!r} in {state_dir}")
             if scan.status == "finished":
                 raise GapscanError(f"scan {args.resume} already finished; nothing to resume")
+            if scan.status == "running" and _process_alive(scan.extra.get("pid")):
+                raise GapscanError(f"scan {args.resume} is still running (process {scan.extra['pid']}); "
+                                   "stop it first (SIGTERM) or wait for it")
             options = ScanOptions.from_json(scan.options)
             source_spec = scan.source
             context = scan.options
@@ -130,6 +133,18 @@ def run_scan(args: argparse.Namespace) -> int:
         return EXIT_HITS if counts.hits else EXIT_OK
     finally:
         store.close()
+
+
+def _process_alive(pid: object) -> bool:
+    """Is the process that last ran a scan still there? (A scan killed with -9 stays ``running`` in the store.)"""
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmdline = fh.read()
+    except OSError:
+        return False
+    return b"appliance" in cmdline or b"gapscan" in cmdline
 
 
 def _print_results(store: ResultStore, scan_id: str, counts: ScanCounts, status: str, seconds: float, *,
