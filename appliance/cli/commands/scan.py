@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
+from concurrent.futures import BrokenExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -121,7 +122,11 @@ def run_scan(args: argparse.Namespace) -> int:
 
         with ScanProgress(False if (args.no_progress or args.json) else None) as progress, _signals_cancel(job):
             job.on_event = _with_id_file(progress.update, args.id_file)
-            counts = job.resume(args.resume) if args.resume else job.start(context)
+            try:
+                counts = job.resume(args.resume) if args.resume else job.start(context)
+            except BrokenExecutor as exc:
+                raise GapscanError(f"a hashing worker died ({exc}); what was recorded is kept: continue with "
+                                   f"gapscan scan --resume {job.scan_id}") from None
         assert job.scan_id is not None
         scan = store.get_scan(job.scan_id)
         assert scan is not None
