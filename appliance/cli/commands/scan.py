@@ -24,6 +24,7 @@ from appliance.scan.analyzers import analyzers_for
 from appliance.scan.job import ScanJob, ScanOptions
 from appliance.scan.records import ScanCounts
 from appliance.scan.sources import add_source_arguments, open_scan_source, source_context
+from firmware.media.source import SourceError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -124,6 +125,9 @@ def run_scan(args: argparse.Namespace) -> int:
             job.on_event = _with_id_file(progress.update, args.id_file)
             try:
                 counts = job.resume(args.resume) if args.resume else job.start(context)
+            except SourceError as exc:
+                raise GapscanError(f"{exc}; what was recorded is kept: continue with "
+                                   f"gapscan scan --resume {job.scan_id}") from None
             except BrokenExecutor as exc:
                 raise GapscanError(f"a hashing worker died ({exc}); what was recorded is kept: continue with "
                                    f"gapscan scan --resume {job.scan_id}") from None
