@@ -126,7 +126,7 @@ class ScanJob:
         pending: deque[tuple[list[Entry], Future[list[FileResult]]]] = deque()
         batch: list[_Done] = []
         last_flush = time.monotonic()
-        window = max(2, self.options.workers * 3)
+        window = max(4, self.options.workers * 8)  # runs in flight: enough to ride out a descheduled parent
         run: list[Entry] = []
         run_bytes = 0
         hasher = FileHasher(self.source, self.matcher, self.options.policy, analyzers=self.analyzers,
