@@ -22,7 +22,6 @@ from tests.core.conftest import (
     ALGORITHMS,
     ScanOutput,
     digest,
-    gapscan_cmd,
     parse_scan,
     remove_tree,
     run_gapscan_no_dac,
@@ -220,7 +219,3 @@ def test_sparse_policy_small_file_skipped_by_default_hashed_on_request(gapscan, 
     assert hashed.returncode == 1 and hashed.summary["skipped"] == 0
     assert [h["path"] for h in hashed.hits] == ["holey.img"]
     assert hashed.hits[0]["md5"] == digest(content, "md5") and hashed.summary["bytes"] == size
-
-
-def test_gapscan_cmd_is_the_real_cli():
-    assert gapscan_cmd("scan")[-2:] == ["appliance", "scan"]
