@@ -60,11 +60,11 @@ def scan_header(store: ResultStore, scan: ScanRow) -> dict[str, Any]:
 def write_json(store: ResultStore, scan: ScanRow, out: IO[str], *, hits_only: bool = False) -> None:
     hits = _hits_by_path(store, scan.id)
     out.write('{"scan": ')
-    json.dump(scan_header(store, scan), out)
+    out.write(json.dumps(scan_header(store, scan)))
     out.write(', "files": [')
     for i, f in enumerate(store.iter_files(scan.id, hits_only=hits_only)):
         out.write(",\n" if i else "\n")
-        json.dump(_file_json(f, hits.get(f.path, [])), out)
+        out.write(json.dumps(_file_json(f, hits.get(f.path, []))))  # dumps+write: json.dump writes per token
     out.write("\n]}\n")
 
 

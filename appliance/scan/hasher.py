@@ -9,6 +9,7 @@ failure becomes a result with status ``error``.
 from __future__ import annotations
 
 import errno
+import hashlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,20 @@ SPARSE_SKIP_MIN = 64 << 20
 #: While hashing a file, the cancel flag is looked at once it has read this much (then every read).
 CANCEL_CHECK_BYTES = 16 << 20
 _NEW = {name: kind.new for name, kind in DIGEST_KINDS.items()}
+_ONE_SHOT: dict[str, Callable[[Any], bytes]] = {
+    "md5": lambda data: hashlib.md5(data, usedforsecurity=False).digest(),
+    "sha1": lambda data: hashlib.sha1(data, usedforsecurity=False).digest(),
+    "sha256": lambda data: hashlib.sha256(data).digest(),
+}
+
+
+def _one_shot(algorithm: str, data: Any) -> bytes:
+    fast = _ONE_SHOT.get(algorithm)
+    if fast is not None:
+        return fast(data)
+    h = _NEW[algorithm]()
+    h.update(data)
+    return h.digest()
 
 
 class Analyzer(Protocol):
@@ -120,6 +135,13 @@ class FileHasher:
         analyzer = None
         if self.analyzers:
             analyzer = next((a for a in self.analyzers if a.wants(file_type, entry.size)), None)
+        if analyzer is None and 0 < n < len(buf):
+            more = stream.readinto(view[n:])
+            if not more:
+                # The whole file fit in one read (most files on real media): one call per digest, no loop.
+                chunk = view[:n]
+                return FileResult("hashed", file_type, Digests({a: _one_shot(a, chunk) for a in algorithms}, n))
+            n += more  # a short read, or the file grew: go on with the general loop
         whole = bytearray() if analyzer is not None else None
         total = 0
         while n:

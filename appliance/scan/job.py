@@ -13,6 +13,7 @@ every path already recorded.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -119,12 +120,13 @@ class ScanJob:
         t0 = time.monotonic()
         counts = self.store.counts(scan_id) if resuming else {}
         state = _Progress(ScanCounts(**{k: counts.get(k, 0) for k in ScanCounts.__dataclass_fields__}))
+        self.store.update_extra(scan_id, pid=os.getpid())  # so a second --resume can tell it is still running
         self.on_event(ScanEvent("start", scan_id, state.counts, previous_seconds))
         seq = self.store.next_seq(scan_id)
         pending: deque[tuple[list[Entry], Future[list[FileResult]]]] = deque()
         batch: list[_Done] = []
         last_flush = time.monotonic()
-        window = max(2, self.options.workers * 3)
+        window = max(4, self.options.workers * 8)  # runs in flight: enough to ride out a descheduled parent
         run: list[Entry] = []
         run_bytes = 0
         hasher = FileHasher(self.source, self.matcher, self.options.policy, analyzers=self.analyzers,
@@ -200,18 +202,28 @@ class ScanJob:
             c.files, c.bytes, c.hits, c.errors, c.skipped, c.known, c.prefiltered)
         for done in batch:
             e, r = done.entry, done.result
-            d = r.digests.values if r.digests else {}
-            size = r.digests.size if r.digests else e.size  # the bytes the digests cover
-            files.append(FileRow(e.path, e.kind.value, size, e.mtime, r.file_type, d.get("md5"), d.get("sha1"),
-                                 d.get("sha256"), r.extra or None, r.status, ",".join(sorted(e.flags)), r.error))
+            status = r.status
+            if r.digests is not None:
+                d = r.digests.values
+                size = r.digests.size  # the bytes the digests cover
+                files.append(FileRow(e.path, e.kind, size, e.mtime, r.file_type, d.get("md5"), d.get("sha1"),
+                                     d.get("sha256"), r.extra or None, status,
+                                     ",".join(sorted(e.flags)) if e.flags else "", r.error))
+            else:
+                d, size = {}, e.size
+                files.append(FileRow(e.path, e.kind, size, e.mtime, None, None, None, None, None, status,
+                                     ",".join(sorted(e.flags)) if e.flags else "", r.error))
             if e.kind is not EntryKind.DIR:
                 files_n += 1
-                if r.status in ("hashed", "known"):
+                if status == "hashed" or status == "known":
                     bytes_n += size
-            errors_n += r.status == "error"
-            skipped_n += r.status == "skipped"
-            known_n += r.status == "known"
-            pre_n += r.status == "prefiltered"
+            if status != "hashed":
+                errors_n += status == "error"
+                skipped_n += status == "skipped"
+                known_n += status == "known"
+                pre_n += status == "prefiltered"
+            if not r.matches:
+                continue
             alert = [(m, dist) for m, dist in r.matches if m.list.kind == "alert"]
             for m, dist in alert:
                 hits.append(HitRow(e.path, m.algorithm, m.digest, m.list.name, m.list.version, m.label, dist))

@@ -13,13 +13,14 @@ import ctypes
 import multiprocessing
 import os
 import signal
-import threading
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
+from appliance.hashing.digests import Digests
+from appliance.hashlist.index import Match
 from appliance.scan.hasher import FileHasher, FileResult
-from firmware.media.source import Entry
+from firmware.media.source import Entry, EntryKind
 
 _CHILD_HASHER: FileHasher | None = None
 
@@ -33,16 +34,24 @@ def default_workers() -> int:
 
 
 class CancelFlag:
-    """A flag the scan sets and every worker (thread or forked process) can read cheaply."""
+    """A flag the scan sets (from a signal handler too) and every worker, thread or forked process, reads for
+    the price of a memory load: one byte of shared memory, inherited by ``fork``, no lock."""
 
     def __init__(self, shared: bool) -> None:
-        self._event: Any = multiprocessing.get_context("fork").Event() if shared else threading.Event()
+        self._flag: Any = multiprocessing.RawValue(ctypes.c_bool, False) if shared else _Flag()
 
     def set(self) -> None:
-        self._event.set()
+        self._flag.value = True
 
     def is_set(self) -> bool:
-        return bool(self._event.is_set())
+        return bool(self._flag.value)
+
+
+class _Flag:
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = False
 
 
 def use_processes(source: object, workers: int, analyzers: Sequence[object]) -> bool:
@@ -64,9 +73,20 @@ class HashPool:
             self._executor = ThreadPoolExecutor(workers, thread_name_prefix="gapscan-hash")
 
     def submit(self, entries: list[Entry]) -> Future[list[FileResult]]:
-        if self.processes:
-            return self._executor.submit(_child_hash_run, entries)
-        return self._executor.submit(self._hasher.hash_run, entries)
+        if not self.processes:
+            return self._executor.submit(self._hasher.hash_run, entries)
+        done: Future[list[FileResult]] = Future()
+        packed = self._executor.submit(_child_hash_run, pack_entries(entries))
+        lists = self._hasher.matcher.lists
+
+        def unpack(f: Future[list[tuple[Any, ...]]]) -> None:
+            try:
+                done.set_result(unpack_results(f.result(), lists))
+            except BaseException as exc:
+                done.set_exception(exc)
+
+        packed.add_done_callback(unpack)
+        return done
 
     def __enter__(self) -> HashPool:
         return self
@@ -91,6 +111,59 @@ def _child_init(hasher: FileHasher, scan_pid: int) -> None:
         pass
 
 
-def _child_hash_run(entries: list[Entry]) -> list[FileResult]:
+def _child_hash_run(packed: tuple[Any, list[tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
     assert _CHILD_HASHER is not None
-    return _CHILD_HASHER.hash_run(entries)
+    return pack_results(_CHILD_HASHER.hash_run(unpack_entries(packed)), _CHILD_HASHER.matcher.lists)
+
+
+# -- what crosses the process boundary --------------------------------------------------------------
+# Pickling dataclasses and enums costs tens of microseconds per file, more than hashing a small file; plain
+# tuples of bytes, ints and strings cost well under one.
+
+_KINDS = {k.value: k for k in EntryKind}
+
+
+def pack_entries(entries: Sequence[Entry]) -> tuple[Any, list[tuple[Any, ...]]]:
+    ref_type = next((type(e.ref) for e in entries if isinstance(e.ref, tuple) and hasattr(e.ref, "_fields")),
+                    None)
+    rows = []
+    for e in entries:
+        ref = e.ref
+        if ref_type is not None and type(ref) is ref_type:
+            ref = ("t", tuple(ref))
+        elif ref is not None:
+            ref = ("o", ref)
+        rows.append((e.path, e.kind.value, e.size, e.mtime, tuple(e.flags) if e.flags else None, e.error, ref))
+    return ref_type, rows
+
+
+def unpack_entries(packed: tuple[Any, list[tuple[Any, ...]]]) -> list[Entry]:
+    ref_type, rows = packed
+    out = []
+    for path, kind, size, mtime, flags, error, ref in rows:
+        if ref is not None:
+            ref = ref_type(*ref[1]) if ref[0] == "t" else ref[1]
+        out.append(Entry(path, _KINDS[kind], size, mtime, frozenset(flags) if flags else frozenset(), error, ref))
+    return out
+
+
+def pack_results(results: Sequence[FileResult], lists: Sequence[Any]) -> list[tuple[Any, ...]]:
+    index = {id(lst.info): i for i, lst in enumerate(lists)}
+    rows = []
+    for r in results:
+        digests = (r.digests.values, r.digests.size) if r.digests is not None else None
+        matches = [(index[id(m.list)], m.algorithm, m.digest, m.label, dist) for m, dist in r.matches] \
+            if r.matches else None
+        rows.append((r.status, r.file_type, digests, r.extra, matches, r.error))
+    return rows
+
+
+def unpack_results(rows: list[tuple[Any, ...]], lists: Sequence[Any]) -> list[FileResult]:
+    out = []
+    for status, file_type, digests, extra, matches, error in rows:
+        r = FileResult(status, file_type, Digests(*digests) if digests is not None else None, extra,
+                       error=error)
+        if matches:
+            r.matches = [(Match(lists[i].info, alg, digest, label), dist) for i, alg, digest, label, dist in matches]
+        out.append(r)
+    return out

@@ -14,12 +14,12 @@ Rules (each has a test in tests/core/test_walk_hostile.py):
 from __future__ import annotations
 
 import errno
+import io
 import os
 import resource
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from firmware.media.source import Entry, EntryKind, SourceError
 
@@ -68,9 +68,9 @@ def _raise_fd_limit() -> int:
     return max(16, soft - _FD_RESERVE)
 
 
-@dataclass(frozen=True, slots=True)
-class _FileRef:
-    """What :meth:`LocalDirSource.open` needs: where the file is and which inode the walk saw there."""
+class _FileRef(NamedTuple):
+    """What :meth:`LocalDirSource.open` needs: where the file is and which inode the walk saw there.
+    A tuple, so it crosses to a hashing worker process cheaply."""
 
     components: tuple[bytes, ...]
     dev: int
@@ -169,7 +169,7 @@ class LocalDirSource:
             st = os.fstat(fd)
             if (st.st_dev, st.st_ino) != (ref.dev, ref.ino) or not stat.S_ISREG(st.st_mode):
                 raise OSError(errno.ESTALE, "file was replaced during the scan")
-            return os.fdopen(fd, "rb", buffering=0)
+            return io.FileIO(fd, "rb", closefd=True)  # unbuffered: the hasher reads into its own buffer
         except BaseException:
             os.close(fd)
             raise
@@ -210,7 +210,7 @@ class LocalDirSource:
         return names, err
 
     def _open_components(self, components: tuple[bytes, ...]) -> int:
-        path = os.path.join(self._root, *components)
+        path = self._root + b"/" + b"/".join(components)
         if len(path) <= _SHORT_PATH:
             return _open_file(path, None)
         fd = os.open(self._root, _DIR_FLAGS)

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
+from concurrent.futures import BrokenExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -23,6 +24,7 @@ from appliance.scan.analyzers import analyzers_for
 from appliance.scan.job import ScanJob, ScanOptions
 from appliance.scan.records import ScanCounts
 from appliance.scan.sources import add_source_arguments, open_scan_source, source_context
+from firmware.media.source import SourceError
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -91,6 +93,9 @@ def run_scan(args: argparse.Namespace) -> int:
                 raise GapscanError(f"no scan with id {args.resume!r} in {state_dir}")
             if scan.status == "finished":
                 raise GapscanError(f"scan {args.resume} already finished; nothing to resume")
+            if scan.status == "running" and _process_alive(scan.extra.get("pid")):
+                raise GapscanError(f"scan {args.resume} is still running (process {scan.extra['pid']}); "
+                                   "stop it first (SIGTERM) or wait for it")
             options = ScanOptions.from_json(scan.options)
             source_spec = scan.source
             context = scan.options
@@ -118,7 +123,14 @@ def run_scan(args: argparse.Namespace) -> int:
 
         with ScanProgress(False if (args.no_progress or args.json) else None) as progress, _signals_cancel(job):
             job.on_event = _with_id_file(progress.update, args.id_file)
-            counts = job.resume(args.resume) if args.resume else job.start(context)
+            try:
+                counts = job.resume(args.resume) if args.resume else job.start(context)
+            except SourceError as exc:
+                raise GapscanError(f"{exc}; what was recorded is kept: continue with "
+                                   f"gapscan scan --resume {job.scan_id}") from None
+            except BrokenExecutor as exc:
+                raise GapscanError(f"a hashing worker died ({exc}); what was recorded is kept: continue with "
+                                   f"gapscan scan --resume {job.scan_id}") from None
         assert job.scan_id is not None
         scan = store.get_scan(job.scan_id)
         assert scan is not None
@@ -130,6 +142,18 @@ def run_scan(args: argparse.Namespace) -> int:
         return EXIT_HITS if counts.hits else EXIT_OK
     finally:
         store.close()
+
+
+def _process_alive(pid: object) -> bool:
+    """Is the process that last ran a scan still there? (A scan killed with -9 stays ``running`` in the store.)"""
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmdline = fh.read()
+    except OSError:
+        return False
+    return b"appliance" in cmdline or b"gapscan" in cmdline
 
 
 def _print_results(store: ResultStore, scan_id: str, counts: ScanCounts, status: str, seconds: float, *,
