@@ -25,7 +25,7 @@ from appliance.hashing.filetype import SNIFF_BYTES, sniff
 from appliance.hashlist.index import Match, Matcher
 from appliance.results.store import FileRow, HitRow, ResultStore
 from appliance.scan.records import Hit, ScanCounts, ScanEvent
-from firmware.media.source import Entry, EntryKind, Source
+from firmware.media.source import Entry, EntryKind, MediaGone, Source
 
 #: Files whose apparent size is at least this and that are mostly holes are skipped unless hash_sparse.
 SPARSE_SKIP_MIN = 64 << 20
@@ -135,6 +135,7 @@ class ScanJob:
         last_flush = time.monotonic()
         window = max(4, self.options.workers * 4)
         status = "finished"
+        media_gone = threading.Event()
 
         def flush() -> None:
             nonlocal seq, batch, last_flush
@@ -148,7 +149,12 @@ class ScanJob:
                                     previous_seconds + time.monotonic() - t0, current=state.current))
 
         def collect(fut: Future[_Result]) -> None:
-            batch.append(fut.result())
+            try:
+                result = fut.result()
+            except MediaGone:  # the medium vanished under this read: record nothing for it, stop the walk
+                media_gone.set()
+                return
+            batch.append(result)
             if len(batch) >= BATCH_FILES or time.monotonic() - last_flush >= BATCH_SECONDS:
                 flush()
 
@@ -156,7 +162,7 @@ class ScanJob:
             with ThreadPoolExecutor(self.options.workers, thread_name_prefix="gapscan-hash") as pool:
                 try:
                     for entry in self.source.walk():
-                        if self._cancel.is_set():
+                        if self._cancel.is_set() or media_gone.is_set():
                             status = "interrupted"
                             break
                         if entry.kind is EntryKind.DIR and entry.error is None:
@@ -169,12 +175,14 @@ class ScanJob:
                             collect(pending.popleft())
                     while pending:
                         collect(pending.popleft())
-                except KeyboardInterrupt:
+                except (KeyboardInterrupt, MediaGone):  # MediaGone: device removed mid-scan, results kept
                     status = "interrupted"
                     self._cancel.set()
                     while pending:  # keep what was already being hashed
                         collect(pending.popleft())
                 flush()
+            if media_gone.is_set():
+                status = "interrupted"
         except BaseException:
             seconds = previous_seconds + time.monotonic() - t0
             self.store.set_status(scan_id, "failed", seconds=seconds, finished=True)

@@ -22,7 +22,7 @@ from appliance.results.store import HitRow, ResultStore
 from appliance.scan.analyzers import analyzers_for
 from appliance.scan.job import ScanJob, ScanOptions
 from appliance.scan.records import ScanCounts
-from appliance.scan.sources import add_source_arguments, open_scan_source, source_context
+from appliance.scan.sources import add_source_arguments, finish_scan_source, open_scan_source, source_context
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -112,7 +112,11 @@ def run_scan(args: argparse.Namespace) -> int:
 
         with ScanProgress(False if (args.no_progress or args.json) else None) as progress, _sigterm_cancels(job):
             job.on_event = _with_id_file(progress.update, args.id_file)
-            counts = job.resume(args.resume) if args.resume else job.start(context)
+            try:
+                counts = job.resume(args.resume) if args.resume else job.start(context)
+            finally:
+                if job.scan_id is not None:
+                    finish_scan_source(source, store, job.scan_id)  # device fingerprint after; closes source
         assert job.scan_id is not None
         scan = store.get_scan(job.scan_id)
         assert scan is not None
