@@ -67,10 +67,10 @@ class _Budget:
         self.expanded += size
         if self.members > lim.max_members:
             raise LimitExceeded(f"more than {lim.max_members} members")
-        if self.expanded > lim.max_total_bytes:
-            raise LimitExceeded(f"members expand to more than {lim.max_total_bytes} bytes")
         if compressed is not None and size >= lim.ratio_min_bytes and size > lim.max_ratio * max(compressed, 1):
             raise LimitExceeded(f"a member expands more than {lim.max_ratio}:1 ({compressed} -> {size} bytes)")
+        if self.expanded > lim.max_total_bytes:
+            raise LimitExceeded(f"members expand to more than {lim.max_total_bytes} bytes")
 
 
 @dataclass(slots=True)

@@ -53,7 +53,8 @@ def medium_size(path: str) -> int:
 def gone_reason(path: str, expected_size: int) -> str | None:
     """Why the medium at ``path`` is gone (removed, replaced, truncated, empty), or None if it is still there."""
     try:
-        size = medium_size(path)
+        st = os.stat(path)
+        size = st.st_size if stat.S_ISREG(st.st_mode) else medium_size(path)
     except OSError as exc:
         return f"{path} is gone ({errno.errorcode.get(exc.errno or 0, 'OSError')}: {exc.strerror})"
     if size == 0 and expected_size:

@@ -284,8 +284,10 @@ class TskSource:
         except OSError as exc:
             self._raise_if_gone()
             raise OSError(errno.EIO, f"read error at offset {offset}: {_tsk_message(exc)}") from None
+        # Checked after every read: where the medium vanished under it, TSK can return zero-filled blocks
+        # instead of an error, and those must never be hashed as the file's content.
+        self._raise_if_gone()
         if not data:
-            self._raise_if_gone()
             raise OSError(errno.EIO, f"short read at offset {offset} of {ref.size} bytes")
         return data
 
