@@ -12,7 +12,9 @@ Devices and images are fingerprinted before the scan (recorded in the scan's sou
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
@@ -49,10 +51,13 @@ def source_context(args: argparse.Namespace) -> dict[str, Any]:
 def open_scan_source(spec: str, context: dict[str, Any]) -> Source:
     """Open SOURCE as a new scan or ``--resume`` (same ``context``) asks. Errors name the source."""
     media = context.get("media") or {}
+    password = None
+    if spec.lower().startswith("smb://") and "GAPSCAN_SMB_PASSWORD" not in os.environ and sys.stdin.isatty():
+        password = getpass.getpass(f"SMB password for {spec}: ")
     try:
         source = open_source(spec, mount=bool(media.get("mount")), archives=media.get("archives", True),
                              archive_limits=ArchiveLimits(), smb_user=media.get("smb_user"),
-                             smb_domain=media.get("smb_domain"))
+                             smb_domain=media.get("smb_domain"), smb_password=password)
     except SourceError as exc:
         raise GapscanError(str(exc)) from None
     if spec.lower().startswith("smb://") or not is_raw_medium(spec):

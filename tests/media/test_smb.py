@@ -1,0 +1,94 @@
+"""`gapscan scan smb://...` against a real Samba server started on loopback (tests/media/samba.py). No SMB mocks."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import pytest
+
+from appliance.results.store import ResultStore
+from tests.media import images
+from tests.media.samba import free_port, start_samba, stop_samba, why_no_samba
+from tests.media.test_images import ODD
+
+pytestmark = pytest.mark.skipif(why_no_samba() is not None, reason=why_no_samba() or "")
+
+
+def _populate(root):
+    for name in ("known.bin", "docs/report.txt", ODD, "innocent.txt"):
+        p = root / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(images.FILES[name])
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("inside/deleted.bin", images.FILES["deleted.bin"])
+    (root / "docs" / "bundle.zip").write_bytes(buf.getvalue())
+    secret = root / "secret"
+    secret.mkdir(mode=0o700)
+    (secret / "deleted.bin").write_bytes(images.FILES["deleted.bin"])  # on the list, but the user may not read it
+    secret.chmod(0o700)
+
+
+@pytest.fixture(scope="module")
+def samba():
+    server, proc, base = start_samba(_populate)
+    yield server
+    stop_samba(proc, base)
+
+
+def smb_env(samba, password=None):
+    return {"GAPSCAN_SMB_PASSWORD": samba.password if password is None else password}
+
+
+def test_share_hits_match_and_an_unreadable_folder_is_a_recorded_error(samba, gapscan, media_hashlist, state_dir):
+    result = gapscan("scan", samba.url(), "--hashlist", media_hashlist, "--json", env=smb_env(samba))
+    assert result.returncode == 1, result.stderr + samba.log.read_text(errors="replace")[-2000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    hits = {h["path"]: h.get("flags", []) for h in lines if "path" in h}
+    assert hits == {"known.bin": [], "docs/report.txt": [], ODD: [], "docs/bundle.zip!inside/deleted.bin": ["archive"]}
+    summary = lines[-1]["summary"]
+    with ResultStore.in_state_dir(state_dir) as store:
+        scan = store.get_scan(summary["scan_id"])
+        errors = {f.path: f.error for f in store.iter_files(summary["scan_id"]) if f.error}
+    assert errors == {b"secret": "cannot list folder: access denied"}
+    assert scan.source == samba.url() and scan.source_info["type"] == "smb"
+    recorded = json.dumps([scan.source, scan.source_info, scan.options, scan.extra])
+    assert samba.password not in recorded + result.stdout + result.stderr
+
+
+def test_subfolder_url_scans_only_that_folder(samba, gapscan, media_hashlist):
+    result = gapscan("scan", samba.url("docs"), "--hashlist", media_hashlist, "--json", "--no-archives",
+                     env=smb_env(samba))
+    assert result.returncode == 1, result.stderr
+    hits = [json.loads(line)["path"] for line in result.stdout.splitlines() if '"path"' in line]
+    assert hits == ["report.txt"]
+
+
+@pytest.mark.parametrize(("case", "expect"), [
+    ("wrong-password", "logon failed"),
+    ("no-password", "no SMB password"),
+    ("missing-share", "share 'nosuchshare' not found"),
+    ("missing-folder", "folder 'nope' not found"),
+    ("unreachable", "cannot connect to 127.0.0.1 port"),
+    ("password-in-url", "put no password in the smb:// URL"),
+])
+def test_bad_connections_are_clear_exit_two_errors(case, expect, samba, gapscan, media_hashlist):
+    url, env = samba.url(), smb_env(samba)
+    if case == "wrong-password":
+        env = smb_env(samba, "wrong")
+    elif case == "no-password":
+        env = {}
+    elif case == "missing-share":
+        url = url.replace("/evidence", "/nosuchshare")
+    elif case == "missing-folder":
+        url = samba.url("nope")
+    elif case == "unreachable":
+        url = f"smb://nobody@127.0.0.1:{free_port()}/evidence"
+    elif case == "password-in-url":
+        url = url.replace("nobody@", f"nobody:{samba.password}@")
+    result = gapscan("scan", url, "--hashlist", media_hashlist, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert expect in result.stderr
+    assert samba.password not in result.stderr + result.stdout
