@@ -109,8 +109,10 @@ class _DirRow:
 class TskSource:
     """A block device (``/dev/sdb``, ``/dev/sdb1``) or a raw disk/partition image, read through pytsk3."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, max_depth: int | None = None) -> None:
+        """``max_depth``: descend at most this many folders below each volume's root (None: all)."""
         self._path = path
+        self._max_depth = max_depth
         self.name = path
         self._lock = threading.RLock()
         try:
@@ -232,7 +234,9 @@ class TskSource:
                                         error=f"cannot open folder: {_tsk_message(exc)}")
                         continue
                     yield Entry(path, EntryKind.DIR, mtime=row.mtime, flags=flags)
-                    children.append((sub, path, deleted or row.virtual_dir, False))
+                    depth = len(path.split(b"/")) - (1 if vol.prefix else 0)  # folders below the volume root
+                    if self._max_depth is None or depth <= self._max_depth:
+                        children.append((sub, path, deleted or row.virtual_dir, False))
                 elif row.kind is EntryKind.FILE:
                     yield Entry(path, EntryKind.FILE, size=row.size, mtime=row.mtime, flags=flags,
                                 ref=_TskRef(row.file, _ATTR_DEFAULT, -1, row.size))
