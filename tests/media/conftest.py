@@ -28,6 +28,8 @@ def media_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     exfat, why_empty = images.make_exfat(d / "exfat.img")
     if why_empty is None:
         out["exfat"] = exfat
+    if shutil.which("genisoimage"):
+        out["iso9660"] = images.make_iso(d / "cd.iso")
     out["mbr"] = images.make_partitioned(d / "mbr.img", [out["fat16"], out["ext4"]], "dos")
     out["gpt"] = images.make_partitioned(d / "gpt.img", [out["ext4"], out["fat16"]], "gpt")
     return out

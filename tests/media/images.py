@@ -132,6 +132,14 @@ def make_exfat(path: Path, size_mib: int = 16, populate: bool = True) -> tuple[P
     return path, None
 
 
+def make_iso(path: Path) -> Path:
+    """ISO 9660 with Rock Ridge and Joliet names (genisoimage); read-only media has no deleted file."""
+    src = _tree(path.parent / f"{path.name}.src", [n for n in FILES if n != DELETED])
+    run("genisoimage", "-quiet", "-R", "-J", "-o", path, src)
+    shutil.rmtree(src)
+    return path
+
+
 def make_partitioned(path: Path, volumes: list[Path], label: str = "dos") -> Path:
     """A disk image with a partition table (sfdisk) holding ``volumes`` one after another, from 1 MiB."""
     sizes = [v.stat().st_size for v in volumes]
