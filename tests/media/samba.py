@@ -93,11 +93,14 @@ def start_samba(populate) -> tuple[Samba, subprocess.Popen[bytes], Path]:
     log = base / "smbd.log"
     with open(log, "wb") as logfh:
         proc = subprocess.Popen(["smbd", "--foreground", "--no-process-group", "--debug-stdout", "-s", str(conf)],
-                                stdout=logfh, stderr=subprocess.STDOUT, start_new_session=True)
+                                stdin=subprocess.DEVNULL, stdout=logfh, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"smbd exited: {log.read_text(errors='replace')[-2000:]}")
+            text = log.read_text(errors="replace")[-2000:]
+            shutil.rmtree(base, ignore_errors=True)
+            raise RuntimeError(f"smbd exited: {text}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 break

@@ -92,3 +92,54 @@ def test_bad_connections_are_clear_exit_two_errors(case, expect, samba, gapscan,
     assert result.returncode == 2, result.stdout + result.stderr
     assert expect in result.stderr
     assert samba.password not in result.stderr + result.stdout
+
+
+def test_server_gone_mid_scan_interrupts_the_scan_and_keeps_results(tmp_path, state_dir):
+    """The SMB server is killed (SIGKILL, its whole process group) after 6 of the 12 files were handed out: the reader
+    raises MediaGone, the scan ends ``interrupted`` with what was hashed before kept."""
+    import os
+    import signal
+    import time
+
+    from appliance.hashlist.index import Matcher
+    from appliance.hashlist.loading import load_list_file
+    from appliance.results.store import ResultStore
+    from appliance.scan.job import ScanJob, ScanOptions
+    from appliance.scan.sources import open_scan_source
+
+    def populate(root):
+        for i in range(12):
+            (root / f"d{i:02}").mkdir()
+            (root / f"d{i:02}" / "f.bin").write_bytes(images._blob(100 + i, 50_000))
+
+    server, proc, base = start_samba(populate)
+    try:
+        hashlist = tmp_path / "l.txt"
+        hashlist.write_text("".join(f"{images.md5(images._blob(100 + i, 50_000))}\n" for i in range(12)))
+        os.environ["GAPSCAN_SMB_PASSWORD"] = server.password
+        try:
+            source = open_scan_source(server.url(), {"media": {"archives": False}})
+        finally:
+            del os.environ["GAPSCAN_SMB_PASSWORD"]
+        inner = source.walk
+
+        def walk_then_kill():
+            for i, entry in enumerate(inner()):
+                if i == 18:  # 12 folders, then one file per folder: 6 files handed out
+                    time.sleep(1)  # let the workers finish the files already handed to them
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(10)
+                yield entry
+
+        source.walk = walk_then_kill
+        loaded, _ = load_list_file(hashlist)
+        with ResultStore.in_state_dir(state_dir) as store:
+            job = ScanJob(source, Matcher([loaded]), store, ScanOptions(workers=2))
+            counts = job.start({})
+            scan = store.get_scan(job.scan_id)
+            hits = list(store.iter_hits(job.scan_id))
+        source.close()
+        assert scan.status == "interrupted"
+        assert 0 < len(hits) < 12 and counts.files < 12
+    finally:
+        stop_samba(proc, base)
