@@ -64,6 +64,15 @@ def test_truncated_image_mid_scan_is_interrupted_and_resume_finishes(tmp_path, s
     assert hits == {f.path for f in files if f.kind == "file"}  # every recorded file was fully hashed
     assert record is not None and record["unchanged"] is False and record["after_size"] == 0
 
+    assert "has no medium any more" in scan.extra["media_gone"]
+
+    other = tmp_path / "other.img"  # another drive in the same slot: resuming would mix two media
+    shutil.copyfile(pristine, other)
+    images.corrupt(other, 30 * images.MIB, 4096)
+    shutil.copyfile(other, image)
+    refused = gapscan("scan", "--resume", job.scan_id)
+    assert refused.returncode == 2 and "is not the medium this scan started on" in refused.stderr
+
     shutil.copyfile(pristine, image)  # the drive is plugged back in
     result = gapscan("scan", "--resume", job.scan_id, "--json")
     assert result.returncode == 1, result.stderr
