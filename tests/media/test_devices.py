@@ -138,3 +138,17 @@ def test_find_and_copy_bundles_from_an_image(tmp_path):
     with pytest.raises(GapscanError, match="over the 1000-byte limit"):
         copy_from_media(b, tmp_path / "small.gapscan", max_bytes=1000)
     assert not (tmp_path / "small.gapscan").exists()
+
+
+def test_media_watch_lines_say_a_keyboard_is_ignored():
+    from appliance.cli.commands.media import _lines
+    from appliance.media import _drive
+
+    ev = event_from_device("add", BADUSB_KEYBOARD_ADD)
+    assert ev is not None
+    (line,) = _lines(_drive(ev.device))
+    assert "HID (keyboard/mouse)" in line and "not mass storage, ignored" in line
+    stick = event_from_device("add", USB_STICK_ADD)
+    assert stick is not None
+    head = _lines(_drive(stick.device))[0]
+    assert head.startswith("/dev/sdb  SanDisk Cruzer Blade  serial 4C530001230615117151  15.4 GB  bus usb  table dos")
