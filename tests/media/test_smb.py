@@ -143,3 +143,15 @@ def test_server_gone_mid_scan_interrupts_the_scan_and_keeps_results(tmp_path, st
         assert 0 < len(hits) < 12 and counts.files < 12
     finally:
         stop_samba(proc, base)
+
+
+def test_user_and_domain_from_the_environment(samba, gapscan, media_hashlist, state_dir):
+    url = f"smb://{samba.host}:{samba.port}/{samba.share}/docs"
+    env = {**smb_env(samba), "GAPSCAN_SMB_USER": samba.user, "GAPSCAN_SMB_DOMAIN": "WORKGROUP"}
+    result = gapscan("scan", url, "--hashlist", media_hashlist, "--json", "--no-archives", env=env)
+    assert result.returncode == 1, result.stderr
+    summary = json.loads(result.stdout.splitlines()[-1])["summary"]
+    with ResultStore.in_state_dir(state_dir) as store:
+        scan = store.get_scan(summary["scan_id"])
+    assert scan.source == f"smb://nobody@{samba.host}:{samba.port}/evidence/docs"
+    assert samba.password not in json.dumps([scan.source_info, scan.options])
