@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from appliance.errors import GapscanError
 from appliance.pathfmt import display_path
@@ -105,6 +106,30 @@ def _medium(drive_or_volume: str | AttachedDrive | AttachedVolume) -> str:
     if not medium:
         raise GapscanError(f"{drive_or_volume!r} has no device node to read")
     return medium
+
+
+@dataclass(frozen=True, slots=True)
+class MediumVolume:
+    name: str  # "p1", "p2" ... or "/" for an unpartitioned medium
+    offset: int
+    size: int
+    size_text: str
+    partition: str
+    fstype: str | None
+    error: str | None
+
+
+def volumes_of(medium: str) -> tuple[str | None, list[MediumVolume]]:
+    """The partition table type and volumes of a device or image, as the userland reader sees them."""
+    try:
+        with TskSource(medium, max_depth=0) as src:
+            info = src.describe()
+    except SourceError as exc:
+        raise GapscanError(str(exc)) from None
+    raw = cast(list[dict[str, Any]], info["volumes"])
+    vols = [MediumVolume(v["name"], v["offset"], v["size"], human_size(v["size"]), v["partition"], v["fstype"],
+                         v["error"]) for v in raw]
+    return cast(str | None, info.get("partition_table")), vols
 
 
 def find_bundles(drive_or_volume: str | AttachedDrive | AttachedVolume, *,

@@ -152,3 +152,11 @@ def test_media_watch_lines_say_a_keyboard_is_ignored():
     assert stick is not None
     head = _lines(_drive(stick.device))[0]
     assert head.startswith("/dev/sdb  SanDisk Cruzer Blade  serial 4C530001230615117151  15.4 GB  bus usb  table dos")
+
+
+def test_media_volumes_lists_the_partitions_of_an_image(media_images, gapscan):
+    result = gapscan("media", "volumes", media_images["mbr"], "--json")
+    assert result.returncode == 0, result.stderr
+    vols = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(v["name"], v["fstype"], v["offset"], v["size"]) for v in vols] == [
+        ("p1", "fat16", images.MIB, 16 * images.MIB), ("p2", "ext4", 17 * images.MIB, 16 * images.MIB)]

@@ -8,7 +8,7 @@ import sys
 from dataclasses import asdict
 
 from appliance.cli import EXIT_OK
-from appliance.media import AttachedDrive, attached_media, find_bundles, udev_status, watch_media
+from appliance.media import AttachedDrive, attached_media, find_bundles, udev_status, volumes_of, watch_media
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -22,6 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     wp.add_argument("--json", action="store_true", help="one JSON object per event")
     wp.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="stop after this long idle")
     wp.set_defaults(func=run_watch)
+    vp = msub.add_parser("volumes", help="partition table and volumes of a drive or image (read in userland)")
+    vp.add_argument("device")
+    vp.add_argument("--json", action="store_true")
+    vp.set_defaults(func=run_volumes)
     bp = msub.add_parser("bundles", help="update bundles on a drive, volume or image (read in userland)")
     bp.add_argument("device")
     bp.add_argument("--json", action="store_true")
@@ -66,4 +70,15 @@ def run_bundles(args: argparse.Namespace) -> int:
     for b in find_bundles(args.device):
         print(json.dumps({"volume": b.volume, "path": b.path_in_volume, "size": b.size}) if args.json
               else f"{b.path_in_volume}  {b.size} bytes")
+    return EXIT_OK
+
+
+def run_volumes(args: argparse.Namespace) -> int:
+    table, vols = volumes_of(args.device)
+    if not args.json:
+        print(f"{args.device}: partition table {table or 'none (one filesystem on the whole medium)'}")
+    for v in vols:
+        print(json.dumps(asdict(v)) if args.json else
+              f"  {v.name:<4} {v.fstype or '?':<8} {v.size_text:>9}  at {v.offset}  {v.partition}"
+              + (f"  ERROR: {v.error}" if v.error else ""))
     return EXIT_OK
