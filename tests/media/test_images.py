@@ -122,3 +122,8 @@ def test_quick_fingerprint_covers_first_and_last_mib(media_images, media_hashlis
     fp = scan.extra["device_fingerprint"]
     assert fp["method"] == "sha256-first-last-mib" and fp["unchanged"] is True and fp["size"] == 40 * images.MIB
     assert scan.source_info["fingerprint_before"]["sha256"] == fp["before"]
+    report = gapscan("report", summary["scan_id"], "--format", "json")
+    assert report.returncode == 0, report.stderr
+    head = json.loads(report.stdout)["scan"]
+    assert head["device_fingerprint"]["unchanged"] is True
+    assert head["source_info"]["volumes"][0]["fstype"] == "fat32"
