@@ -18,8 +18,11 @@ says so, :func:`list_block_devices` still lists disks from sysfs (without vendor
 from __future__ import annotations
 
 import os
+import time
+from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 #: USB interface class codes (bInterfaceClass) for the report of non-storage devices.
 USB_CLASSES = {"01": "audio", "02": "communications", "03": "HID (keyboard/mouse)", "06": "imaging",
@@ -154,8 +157,13 @@ def list_block_devices(*, include_empty: bool = False) -> list[BlockDevice]:
     return out
 
 
+#: After a disk's "add", its partitions' events follow within moments; wait this long for them to settle.
+PARTITION_SETTLE_S = 1.0
+
+
 def watch(*, timeout: float | None = None) -> Iterator[MediaEvent]:
     """Yield add/remove events for disks and for USB devices that are not storage (reported, to be ignored).
+    A disk's "add" is reported once its partitions have appeared (so its volumes are listed).
     ``timeout``: stop after this many idle seconds (None: forever). Raises UdevUnavailable where udev is absent."""
     ok, why = udev_available()
     if not ok:
@@ -167,11 +175,27 @@ def watch(*, timeout: float | None = None) -> Iterator[MediaEvent]:
     monitor.filter_by("block")
     monitor.filter_by("usb")
     monitor.start()
+    backlog: deque[Any] = deque()
     while True:
-        dev = monitor.poll(timeout)
+        dev = backlog.popleft() if backlog else monitor.poll(timeout)
         if dev is None:
             return
-        event = event_from_device(dev.action, dev)
+        if dev.action == "add" and dev.subsystem == "block" and dev.device_type == "disk":
+            deadline = time.monotonic() + PARTITION_SETTLE_S
+            while (left := deadline - time.monotonic()) > 0:
+                more = monitor.poll(left)
+                if more is None:
+                    break
+                if not (more.subsystem == "block" and more.device_type == "partition"
+                        and more.sys_path.startswith(dev.sys_path + "/")):
+                    backlog.append(more)  # someone else's event: handled after this one
+            try:
+                dev = pyudev.Devices.from_sys_path(ctx, dev.sys_path)  # now with its partitions as children
+            except pyudev.DeviceNotFoundError:
+                continue  # gone again already; its "remove" follows
+            event = MediaEvent("add", device_from_pyudev(dev))
+        else:
+            event = event_from_device(dev.action, dev)
         if event is not None:
             yield event
 
