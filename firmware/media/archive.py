@@ -45,10 +45,12 @@ class ArchiveLimits:
     max_ratio: int = 1000  # expanded / compressed, checked once a member or stream is past ratio_min_bytes
     ratio_min_bytes: int = 1 << 20
     max_depth: int = 3  # archives inside archives: a.zip (1) ! b.zip (2) ! c.zip (3); deeper ones are not opened
+    #: Compressed tars and nested archives are unpacked to a temporary file (in $TMPDIR, which may be RAM):
+    max_spool_bytes: int = 1 << 30
 
     def to_json(self) -> dict[str, int]:
         return {"max_members": self.max_members, "max_total_bytes": self.max_total_bytes,
-                "max_ratio": self.max_ratio, "max_depth": self.max_depth}
+                "max_ratio": self.max_ratio, "max_depth": self.max_depth, "max_spool_bytes": self.max_spool_bytes}
 
 
 class LimitExceeded(Exception):
@@ -193,6 +195,8 @@ class ArchiveSource:
                 src = decoder or reader
                 while chunk := src.read(_CHUNK):
                     written += len(chunk)
+                    if written > lim.max_spool_bytes:
+                        raise LimitExceeded(f"too large to unpack for scanning (over {lim.max_spool_bytes} bytes)")
                     if budget.expanded + written > lim.max_total_bytes:
                         raise LimitExceeded(f"expands to more than {lim.max_total_bytes} bytes")
                     if written >= lim.ratio_min_bytes and written > lim.max_ratio * max(size, 1):

@@ -97,6 +97,8 @@ def test_bomb_limits_end_that_archive_with_a_reason(tmp_path):
     assert len([p for p in got if p.startswith(b"many.zip!m")]) == 10
     assert "more than 2097152 bytes" in got[b"big.tar.gz!"][0].error
     assert got[b"z.txt"][1] == b"after the archives"  # the walk goes on
+    spool = walk(tmp_path, ArchiveLimits(max_spool_bytes=1 << 20))
+    assert "too large to unpack for scanning" in spool[b"big.tar.gz!"][0].error
 
 
 def test_encrypted_and_corrupt_archives_are_recorded(tmp_path):
