@@ -168,9 +168,7 @@ class ArchiveSource:
         except LimitExceeded as exc:
             yield Entry(marker, EntryKind.OTHER, flags=flags,
                         error=f"archive limit reached: {exc}; the rest of this archive is not scanned")
-        except (OSError, *_CORRUPT) as exc:
-            if type(exc).__name__ == "MediaGone":
-                raise
+        except (OSError, *_CORRUPT) as exc:  # MediaGone is neither: it ends the scan, not just this archive
             yield Entry(marker, EntryKind.OTHER, flags=flags, error=f"cannot read archive: {_text(exc)}")
 
     def _prepare(self, fh: BinaryIO, kind: str | None, size: int, budget: _Budget, depth: int) -> BinaryIO:
