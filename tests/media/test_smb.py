@@ -155,3 +155,42 @@ def test_user_and_domain_from_the_environment(samba, gapscan, media_hashlist, st
         scan = store.get_scan(summary["scan_id"])
     assert scan.source == f"smb://nobody@{samba.host}:{samba.port}/evidence/docs"
     assert samba.password not in json.dumps([scan.source_info, scan.options])
+
+
+def test_password_prompt_on_a_terminal(samba, media_hashlist, state_dir):
+    """No GAPSCAN_SMB_PASSWORD and a terminal: gapscan asks (getpass: not echoed), the scan runs."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO, gapscan_env
+
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "appliance", "scan", samba.url("docs"), "--hashlist",
+                             str(media_hashlist), "--no-archives", "--no-progress"], stdin=terminal,
+                            stdout=terminal, stderr=terminal, cwd=REPO, env=gapscan_env(state_dir),
+                            start_new_session=True)
+    os.close(terminal)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"SMB password for" not in seen and time.monotonic() < deadline:
+            if select.select([controller], [], [], 1)[0]:
+                seen += os.read(controller, 4096)
+        assert b"SMB password for" in seen, seen
+        os.write(controller, samba.password.encode() + b"\n")
+        while proc.poll() is None and time.monotonic() < deadline:
+            if select.select([controller], [], [], 0.5)[0]:
+                try:
+                    seen += os.read(controller, 4096)
+                except OSError:
+                    break
+        assert proc.wait(30) == 1, seen
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(controller)
+    assert b"HIT report.txt" in seen and samba.password.encode() not in seen
