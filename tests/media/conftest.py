@@ -22,6 +22,8 @@ def media_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "fat12": images.make_fat(d / "fat12.img", 2, 12),
         "fat16": images.make_fat(d / "fat16.img", 16, 16),
         "fat32": images.make_fat(d / "fat32.img", 40, 32),
+        "ext2": images.make_ext4(d / "ext2.img", kind="ext2"),
+        "ext3": images.make_ext4(d / "ext3.img", kind="ext3"),
         "ext4": images.make_ext4(d / "ext4.img"),
         "ntfs": images.make_ntfs(d / "ntfs.img"),
     }

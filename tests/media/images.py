@@ -76,12 +76,12 @@ def make_fat(path: Path, size_mib: int, fat: int) -> Path:
     return path
 
 
-def make_ext4(path: Path, size_mib: int = 16) -> Path:
-    """ext4 populated with ``mkfs.ext4 -d``, ``deleted.bin`` removed with ``debugfs -w -R rm``."""
+def make_ext4(path: Path, size_mib: int = 16, kind: str = "ext4") -> Path:
+    """ext2/3/4 populated with ``mkfs.extN -d``, ``deleted.bin`` removed with ``debugfs -w -R rm``."""
     src = _tree(path.parent / f"{path.name}.src", list(FILES))
     with open(path, "wb") as fh:
         fh.truncate(size_mib * MIB)
-    run("mkfs.ext4", "-q", "-F", "-d", src, path)
+    run(f"mkfs.{kind}", "-q", "-F", "-d", src, path)
     run("debugfs", "-w", "-R", f"rm /{DELETED}", path)
     shutil.rmtree(src)
     return path
