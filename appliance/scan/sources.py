@@ -37,8 +37,8 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
                    help="read a device/image through a read-only kernel mount (ro,nosuid,nodev,noexec,noatime, "
                         "no journal replay) instead of the userland reader; only for filesystems it cannot read")
     g.add_argument("--no-archives", action="store_true", help="do not open ZIP/TAR archives to scan their members")
-    g.add_argument("--smb-user", metavar="USER", help="SMB user (else the URL's user@, else $GAPSCAN_SMB_USER); "
-                                                     "the password comes from $GAPSCAN_SMB_PASSWORD")
+    g.add_argument("--smb-user", metavar="USER", help="SMB user where the URL has no user@ (else $GAPSCAN_SMB_USER); "
+                                                     "the password comes from $GAPSCAN_SMB_PASSWORD or a prompt")
     g.add_argument("--smb-domain", metavar="DOMAIN", help="SMB domain/workgroup (else $GAPSCAN_SMB_DOMAIN)")
     g.add_argument("--fingerprint", choices=sorted(_FINGERPRINT_MODES), default="auto",
                    help="device/image fingerprint before and after the scan: full SHA-256 (full), SHA-256 of "
