@@ -66,15 +66,17 @@ def test_subfolder_url_scans_only_that_folder(samba, gapscan, media_hashlist):
     assert hits == ["report.txt"]
 
 
-@pytest.mark.parametrize(("case", "expect"), [
-    ("wrong-password", "logon failed"),
-    ("no-password", "no SMB password"),
-    ("missing-share", "share 'nosuchshare' not found"),
-    ("missing-folder", "folder 'nope' not found"),
-    ("unreachable", "cannot connect to 127.0.0.1 port"),
-    ("password-in-url", "put no password in the smb:// URL"),
-])
-def test_bad_connections_are_clear_exit_two_errors(case, expect, samba, gapscan, media_hashlist):
+CASES = {
+    "wrong-password": "logon failed",
+    "no-password": "no SMB password",
+    "missing-share": "share 'nosuchshare' not found",
+    "missing-folder": "folder 'nope' not found",
+    "unreachable": "cannot connect to 127.0.0.1 port",
+    "password-in-url": "put no password in the smb:// URL",
+}
+
+
+def _case(case, samba):
     url, env = samba.url(), smb_env(samba)
     if case == "wrong-password":
         env = smb_env(samba, "wrong")
@@ -88,10 +90,32 @@ def test_bad_connections_are_clear_exit_two_errors(case, expect, samba, gapscan,
         url = f"smb://nobody@127.0.0.1:{free_port()}/evidence"
     elif case == "password-in-url":
         url = url.replace("nobody@", f"nobody:{samba.password}@")
+    return url, env
+
+
+@pytest.mark.parametrize("case", ["wrong-password", "missing-share"])
+def test_bad_connections_exit_two_with_a_clear_message(case, samba, gapscan, media_hashlist):
+    url, env = _case(case, samba)
     result = gapscan("scan", url, "--hashlist", media_hashlist, env=env)
     assert result.returncode == 2, result.stdout + result.stderr
-    assert expect in result.stderr
+    assert CASES[case] in result.stderr
     assert samba.password not in result.stderr + result.stdout
+
+
+def test_every_bad_connection_is_a_clear_error(samba, monkeypatch):
+    """The same path ``gapscan scan`` takes (open_scan_source -> GapscanError -> exit 2), in-process for speed."""
+    from appliance.errors import GapscanError
+    from appliance.scan.sources import open_scan_source
+
+    for case, expect in CASES.items():
+        url, env = _case(case, samba)
+        monkeypatch.delenv("GAPSCAN_SMB_PASSWORD", raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        with pytest.raises(GapscanError) as err:
+            open_scan_source(url, {"media": {}})
+        assert expect in str(err.value), case
+        assert samba.password not in str(err.value)
 
 
 def test_server_gone_mid_scan_interrupts_the_scan_and_keeps_results(tmp_path, state_dir):
