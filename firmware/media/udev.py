@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,25 +175,38 @@ def watch(*, timeout: float | None = None) -> Iterator[MediaEvent]:
     monitor.filter_by("block")
     monitor.filter_by("usb")
     monitor.start()
+
+    def refetch(sys_path: str) -> object | None:
+        try:
+            return pyudev.Devices.from_sys_path(ctx, sys_path)
+        except pyudev.DeviceNotFoundError:
+            return None
+
+    yield from media_events(monitor.poll, refetch, timeout=timeout)
+
+
+def media_events(poll: Callable[[float | None], Any], refetch: Callable[[str], Any], *,
+                 timeout: float | None = None, settle: float = PARTITION_SETTLE_S) -> Iterator[MediaEvent]:
+    """The event loop of :func:`watch`, over any ``poll(timeout) -> device | None`` (pyudev's Monitor.poll, or
+    recorded events) and ``refetch(sys_path) -> device | None`` (re-read a disk once its partitions are in)."""
     backlog: deque[Any] = deque()
     while True:
-        dev = backlog.popleft() if backlog else monitor.poll(timeout)
+        dev = backlog.popleft() if backlog else poll(timeout)
         if dev is None:
             return
         if dev.action == "add" and dev.subsystem == "block" and dev.device_type == "disk":
-            deadline = time.monotonic() + PARTITION_SETTLE_S
+            deadline = time.monotonic() + settle
             while (left := deadline - time.monotonic()) > 0:
-                more = monitor.poll(left)
+                more = poll(left)
                 if more is None:
                     break
                 if not (more.subsystem == "block" and more.device_type == "partition"
                         and more.sys_path.startswith(dev.sys_path + "/")):
                     backlog.append(more)  # someone else's event: handled after this one
-            try:
-                dev = pyudev.Devices.from_sys_path(ctx, dev.sys_path)  # now with its partitions as children
-            except pyudev.DeviceNotFoundError:
+            fresh = refetch(dev.sys_path)  # now with its partitions as children
+            if fresh is None:
                 continue  # gone again already; its "remove" follows
-            event = MediaEvent("add", device_from_pyudev(dev))
+            event: MediaEvent | None = MediaEvent("add", device_from_pyudev(fresh))
         else:
             event = event_from_device(dev.action, dev)
         if event is not None:

@@ -160,3 +160,46 @@ def test_media_volumes_lists_the_partitions_of_an_image(media_images, gapscan):
     vols = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(v["name"], v["fstype"], v["offset"], v["size"]) for v in vols] == [
         ("p1", "fat16", images.MIB, 16 * images.MIB), ("p2", "ext4", 17 * images.MIB, 16 * images.MIB)]
+
+
+class RecordedDevice:
+    """A recorded udev event (properties, sysfs attributes, children) offering the part of pyudev's Device
+    interface the watcher uses. udev does not run in containers/CI, so no live event can be produced; the
+    properties are the recorded ones above."""
+
+    def __init__(self, action, props, attrs=None, children=()):
+        self.action = action
+        self.properties = props
+        self.attributes = attrs or {}
+        self.children = list(children)
+        self.subsystem = props["SUBSYSTEM"]
+        self.device_type = props.get("DEVTYPE")
+        self.sys_path = "/sys" + props["DEVPATH"]
+
+
+def test_watch_loop_reports_a_disk_with_its_partitions_then_a_keyboard_then_the_removal():
+    from firmware.media.udev import media_events
+
+    disk_path = "/devices/pci0000:00/0000:00:14.0/usb2/2-1/2-1:1.0/host6/target6:0:0/6:0:0:0/block/sdb"
+    disk = {**USB_STICK_ADD, "DEVPATH": disk_path}
+    p1 = {**USB_STICK_PART, "DEVPATH": disk_path + "/sdb1"}
+    p2 = {**USB_STICK_PART, "DEVNAME": "/dev/sdb2", "ID_FS_TYPE": "exfat", "ID_FS_LABEL": "DATA",
+          "ID_FS_UUID": "5E6F-7A8B", "DEVPATH": disk_path + "/sdb2"}
+    keyboard = {**BADUSB_KEYBOARD_ADD, "DEVPATH": "/devices/pci0000:00/0000:00:14.0/usb1/1-2/1-2:1.0"}
+    removed = {**USB_STICK_REMOVE, "DEVPATH": disk_path}
+    queue = [RecordedDevice("add", disk), RecordedDevice("add", p1), RecordedDevice("add", keyboard),
+             RecordedDevice("add", p2), RecordedDevice("remove", removed)]
+    settled = RecordedDevice("add", disk, {"size": b"30031872", "removable": b"0"}, [
+        RecordedDevice("add", p1, {"size": b"2097152"}), RecordedDevice("add", p2, {"size": b"27932672"})])
+
+    def poll(_timeout):
+        return queue.pop(0) if queue else None
+
+    events = list(media_events(poll, lambda sys_path: settled if sys_path == "/sys" + disk_path else None,
+                               settle=0.2))
+    assert [(e.action, e.device.devnode, e.device.mass_storage) for e in events] == [
+        ("add", "/dev/sdb", True), ("add", None, False), ("remove", "/dev/sdb", True)]
+    vols = events[0].device.volumes
+    assert [(v.devnode, v.fstype, v.label, v.size) for v in vols] == [
+        ("/dev/sdb1", "vfat", "EVIDENCE", 2097152 * 512), ("/dev/sdb2", "exfat", "DATA", 27932672 * 512)]
+    assert events[1].device.kind == "HID (keyboard/mouse)"
