@@ -122,7 +122,7 @@ class MediumVolume:
 def volumes_of(medium: str) -> tuple[str | None, list[MediumVolume]]:
     """The partition table type and volumes of a device or image, as the userland reader sees them."""
     try:
-        with TskSource(medium, max_depth=0) as src:
+        with TskSource(medium, max_depth=0, deleted=False) as src:
             info = src.describe()
     except SourceError as exc:
         raise GapscanError(str(exc)) from None
@@ -140,7 +140,7 @@ def find_bundles(drive_or_volume: str | AttachedDrive | AttachedVolume, *,
     ends = tuple(s.lower().encode() for s in suffixes)
     found = []
     try:
-        with TskSource(medium, max_depth=BUNDLE_SEARCH_DEPTH) as src:
+        with TskSource(medium, max_depth=BUNDLE_SEARCH_DEPTH, deleted=False) as src:
             for e in src.walk():
                 if e.kind is EntryKind.FILE and not e.flags and e.error is None and e.path.lower().endswith(ends):
                     found.append(FoundBundle(medium, display_path(e.path), e.size, e.path))
@@ -160,7 +160,7 @@ def copy_from_media(found: FoundBundle, dest: Path, max_bytes: int) -> Path:
     dest = Path(dest)
     tmp = dest.with_name(f".{dest.name}.part")
     try:
-        with TskSource(found.volume, max_depth=BUNDLE_SEARCH_DEPTH) as src:
+        with TskSource(found.volume, max_depth=BUNDLE_SEARCH_DEPTH, deleted=False) as src:
             entry = next((e for e in src.walk() if e.path == raw and e.kind is EntryKind.FILE and not e.flags), None)
             if entry is None:
                 raise GapscanError(f"bundle {found.path_in_volume} is no longer on {found.volume}")

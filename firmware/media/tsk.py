@@ -109,10 +109,13 @@ class _DirRow:
 class TskSource:
     """A block device (``/dev/sdb``, ``/dev/sdb1``) or a raw disk/partition image, read through pytsk3."""
 
-    def __init__(self, path: str, *, max_depth: int | None = None) -> None:
-        """``max_depth``: descend at most this many folders below each volume's root (None: all)."""
+    def __init__(self, path: str, *, max_depth: int | None = None, deleted: bool = True) -> None:
+        """``max_depth``: descend at most this many folders below each volume's root (None: all).
+        ``deleted=False``: allocated files only (no deleted names, no ``$OrphanFiles``, whose listing makes TSK
+        read every inode of the volume) — for quick looks such as finding update bundles."""
         self._path = path
         self._max_depth = max_depth
+        self._deleted = deleted
         self.name = path
         self._lock = threading.RLock()
         try:
@@ -259,13 +262,16 @@ class TskSource:
                     continue
                 meta = f.info.meta
                 deleted = bool(int(name_info.flags) & _NAME_UNALLOC)
+                if deleted and not self._deleted:
+                    continue
                 if meta is None:
                     continue  # a deleted name whose metadata is gone: nothing to read
                 if deleted and int(meta.flags) & _META_ALLOC:
                     continue  # a deleted name whose metadata now belongs to another (scanned) file
                 mtype = int(meta.type)
                 addr = int(meta.addr)
-                if mtype == _VIRT or (ntfs and addr < _NTFS_FIRST_USER_RECORD):
+                if mtype == _VIRT or (ntfs and addr < _NTFS_FIRST_USER_RECORD) or (
+                        mtype == _VIRT_DIR and not self._deleted):
                     continue
                 if is_root and vol.fstype == "exfat" and name in _EXFAT_SYSTEM:
                     continue
