@@ -36,6 +36,9 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--mount", action="store_true",
                    help="read a device/image through a read-only kernel mount (ro,nosuid,nodev,noexec,noatime, "
                         "no journal replay) instead of the userland reader; only for filesystems it cannot read")
+    g.add_argument("--no-deleted", action="store_true",
+                   help="devices/images: scan allocated files only (default: deleted files whose content is still "
+                        "recoverable are scanned too, flagged 'deleted')")
     g.add_argument("--no-archives", action="store_true", help="do not open ZIP/TAR archives to scan their members")
     g.add_argument("--smb-user", metavar="USER", help="SMB user where the URL has no user@ (else $GAPSCAN_SMB_USER); "
                                                      "the password comes from $GAPSCAN_SMB_PASSWORD or a prompt")
@@ -47,8 +50,8 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
 
 def source_context(args: argparse.Namespace) -> dict[str, Any]:
     """The JSON-able reading options to store with a new scan (never a password)."""
-    return {"media": {"mount": bool(args.mount), "archives": not args.no_archives, "smb_user": args.smb_user,
-                      "smb_domain": args.smb_domain, "fingerprint": args.fingerprint}}
+    return {"media": {"mount": bool(args.mount), "archives": not args.no_archives, "deleted": not args.no_deleted,
+                      "smb_user": args.smb_user, "smb_domain": args.smb_domain, "fingerprint": args.fingerprint}}
 
 
 def open_scan_source(spec: str, context: dict[str, Any]) -> Source:
@@ -63,6 +66,7 @@ def open_scan_source(spec: str, context: dict[str, Any]) -> Source:
         password = getpass.getpass(f"SMB password for {spec}: ")
     try:
         source = open_source(spec, mount=bool(media.get("mount")), archives=media.get("archives", True),
+                             deleted=media.get("deleted", True),
                              archive_limits=ArchiveLimits(), smb_user=media.get("smb_user"),
                              smb_domain=media.get("smb_domain"), smb_password=password)
     except SourceError as exc:

@@ -4,6 +4,7 @@
 - ``archives`` (default True): expand ZIP/TAR members as ``outer.zip!inner/path`` (see archive.py);
   ``archive_limits``: an :class:`ArchiveLimits`;
 - ``mount`` (default False): read a device/image through an explicit read-only kernel mount instead of pytsk3;
+- ``deleted`` (default True): also scan recoverable deleted files on devices/images (flag ``deleted``);
 - ``smb_user``, ``smb_domain``, ``smb_password`` (else ``$GAPSCAN_SMB_USER``, ``$GAPSCAN_SMB_DOMAIN``,
   ``$GAPSCAN_SMB_PASSWORD``; a user in the URL wins over ``smb_user``).
 """
@@ -48,5 +49,5 @@ def _open_plain(spec: str, opts: dict[str, Any]) -> Source:
             return MountedSource(spec)
         from firmware.media.tsk import TskSource
 
-        return TskSource(spec)
+        return TskSource(spec, deleted=opts.get("deleted", True))
     raise SourceError(f"source {spec!r} is neither a folder, a block device, an image file nor an smb:// URL")

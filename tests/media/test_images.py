@@ -127,3 +127,9 @@ def test_quick_fingerprint_covers_first_and_last_mib(media_images, media_hashlis
     head = json.loads(report.stdout)["scan"]
     assert head["device_fingerprint"]["unchanged"] is True
     assert head["source_info"]["volumes"][0]["fstype"] == "fat32"
+
+
+def test_no_deleted_scans_allocated_files_only(media_images, media_hashlist, gapscan):
+    result, hits, _ = scan_json(gapscan, media_images["ext4"], media_hashlist, "--no-deleted")
+    assert result.returncode == 1, result.stderr
+    assert hits == {p: f for p, f in EXPECTED["ext4"].items() if "deleted" not in f}
