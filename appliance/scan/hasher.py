@@ -20,7 +20,7 @@ import numpy as np
 from appliance.hashing.digests import CHUNK, DIGEST_KINDS, Digests
 from appliance.hashing.filetype import SNIFF_BYTES, sniff
 from appliance.hashlist.index import Match, Matcher
-from firmware.media.source import Entry, EntryKind, Source
+from firmware.media.source import Entry, EntryKind, MediaGone, Source
 
 #: Files whose apparent size is at least this and that are mostly holes are skipped unless hash_sparse.
 #: A 1 TB sparse file on hostile media would otherwise keep the scan busy for hours hashing zeros.
@@ -118,6 +118,8 @@ class FileHasher:
         try:
             with self.source.open(entry) as stream:
                 return self._hash(entry, stream)
+        except MediaGone:  # not this file's fault: the whole medium is gone, the job ends the scan
+            raise
         except OSError as exc:
             return FileResult("error", error=oserror_text(exc))
         except Exception as exc:  # a reader bug on one hostile file must not end the scan

@@ -27,7 +27,7 @@ from appliance.results.store import FileRow, HitRow, ResultStore
 from appliance.scan.hasher import SPARSE_SKIP_MIN, Analyzer, FileHasher, FileResult, HashPolicy
 from appliance.scan.records import Hit, ScanCounts, ScanEvent
 from appliance.scan.workers import CancelFlag, HashPool, default_workers, use_processes
-from firmware.media.source import Entry, EntryKind, Source
+from firmware.media.source import Entry, EntryKind, MediaGone, Source
 
 __all__ = ["SPARSE_SKIP_MIN", "Analyzer", "ScanJob", "ScanOptions"]
 
@@ -152,7 +152,12 @@ class ScanJob:
                     flush()
                     left = BATCH_SECONDS
                 wait((fut,), timeout=left)
-            batch.extend(_Done(e, r) for e, r in zip(entries, fut.result(), strict=True) if r.status != "aborted")
+            try:
+                results = fut.result()
+            except MediaGone:  # the medium vanished under this run: record none of it, end the scan interrupted
+                self._cancel.set()
+                return
+            batch.extend(_Done(e, r) for e, r in zip(entries, results, strict=True) if r.status != "aborted")
             if len(batch) >= BATCH_FILES or time.monotonic() - last_flush >= BATCH_SECONDS:
                 flush()
 
@@ -178,8 +183,8 @@ class ScanJob:
                         pending.append((run, pool.submit(run)))
                     while pending:
                         collect()
-                except KeyboardInterrupt:  # only if the caller did not turn SIGINT into cancel()
-                    self._cancel.set()
+                except (KeyboardInterrupt, MediaGone):  # Ctrl-C not turned into cancel(), or the device was
+                    self._cancel.set()                  # removed mid-walk: keep what is done, end interrupted
                     while pending:  # keep what was already hashed
                         collect()
                 flush()

@@ -1,5 +1,5 @@
 """Media readers. Every reader implements :class:`firmware.media.source.Source`."""
 
-from firmware.media.source import Entry, EntryKind, Source, SourceError
+from firmware.media.source import Entry, EntryKind, MediaGone, Source, SourceError
 
-__all__ = ["Entry", "EntryKind", "Source", "SourceError"]
+__all__ = ["Entry", "EntryKind", "MediaGone", "Source", "SourceError"]

@@ -17,6 +17,14 @@ class SourceError(Exception):
     """The source as a whole cannot be read (missing, not a directory, device gone, bad credentials)."""
 
 
+class MediaGone(SourceError):
+    """The medium vanished mid-scan (USB drive pulled, image truncated or deleted, share dropped).
+
+    Raised by ``walk()`` or by a stream's ``read``; the scan job ends the scan ``interrupted`` and keeps every
+    result recorded so far, so ``--resume`` can finish it once the medium is back.
+    """
+
+
 class EntryKind(enum.StrEnum):
     FILE = "file"
     DIR = "dir"

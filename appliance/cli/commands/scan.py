@@ -23,7 +23,7 @@ from appliance.results.store import HitRow, ResultStore
 from appliance.scan.analyzers import analyzers_for
 from appliance.scan.job import ScanJob, ScanOptions
 from appliance.scan.records import ScanCounts
-from appliance.scan.sources import add_source_arguments, open_scan_source, source_context
+from appliance.scan.sources import add_source_arguments, finish_scan_source, open_scan_source, source_context
 from firmware.media.source import SourceError
 
 
@@ -131,6 +131,9 @@ def run_scan(args: argparse.Namespace) -> int:
             except BrokenExecutor as exc:
                 raise GapscanError(f"a hashing worker died ({exc}); what was recorded is kept: continue with "
                                    f"gapscan scan --resume {job.scan_id}") from None
+            finally:
+                if job.scan_id is not None:
+                    finish_scan_source(source, store, job.scan_id)  # device fingerprint after; closes source
         assert job.scan_id is not None
         scan = store.get_scan(job.scan_id)
         assert scan is not None
