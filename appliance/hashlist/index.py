@@ -247,6 +247,8 @@ class Matcher:
         for lst in alert:
             if lst.sizes is None:
                 return True
+            if not len(lst.sizes) or size > int(lst.sizes[-1]) or size < int(lst.sizes[0]):
+                continue  # also keeps a huge size out of a uint32 search
             i = int(np.searchsorted(lst.sizes, size))
             if i < len(lst.sizes) and int(lst.sizes[i]) == size:
                 return True
