@@ -189,7 +189,7 @@ def test_a_crash_while_importing_leaves_the_old_version(state_dir: Path, formats
     assert [m.version for m in store.metadata()] == [1]
     lists, errors = _store(state_dir).load_active()
     assert errors == [] and lists[0].info.version == 1
-    assert sorted(p.name for p in (state_dir / "hashlists").iterdir()) == ["clam.meta.json", "clam.v1.hl"]
+    assert sorted(p.name for p in (state_dir / "hashlists").iterdir()) == [".lock", "clam.meta.json", "clam.v1.hl"]
 
 
 def test_remove_and_bad_names(state_dir: Path, formats: Path, env: dict) -> None:
