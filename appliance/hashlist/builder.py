@@ -42,6 +42,8 @@ class ListArrays:
 
 
 class ListBuilder:
+    compact_every = SIZE_COMPACT_EVERY
+
     def __init__(self, *, category: str | None = None) -> None:
         self.category = category  # overrides every record's label (``--category``)
         self._raw: dict[str, bytearray] = {}
@@ -89,14 +91,15 @@ class ListBuilder:
                 self.all_sized = False
             elif self.all_sized:
                 sizes.append(rec.size)
-                if len(sizes) >= SIZE_COMPACT_EVERY:
+                if len(sizes) >= self.compact_every:
                     self._compact_sizes()
 
     def _compact_sizes(self) -> None:
         if self._pending_sizes:
             merged = np.concatenate([*self._sizes, np.frombuffer(self._pending_sizes, dtype=np.int64)])
             self._sizes = [np.unique(merged)]
-            self._pending_sizes = array("q")
+            del merged
+            del self._pending_sizes[:]  # in place: add_all holds a reference to this array
 
     def build(self) -> ListArrays:
         n_labels = len(self.labels)

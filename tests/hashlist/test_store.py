@@ -236,3 +236,13 @@ def test_hashlist_file_option_reads_any_format(formats: Path) -> None:
     for name, alg in (("vics-1.3-media.json", "md5"), ("clamav.hsb", "sha256"), ("NSRLFile.txt", "sha1")):
         loaded, skipped = load_list_file(formats / name)
         assert skipped == 0 and Matcher([loaded]).match({alg: digests_of(1)[alg]}), name
+
+
+def test_builder_keeps_every_size_across_compactions() -> None:
+    """The size set is de-duplicated in rounds; no size may be lost between rounds (a lost size would let
+    the pre-filter skip a file that is on the list)."""
+    b = ListBuilder()
+    b.compact_every = 100
+    b.add_all(HashRecord("md5", i.to_bytes(16, "big"), None, 1000 + i) for i in range(1050))
+    sizes = b.build().sizes
+    assert sizes is not None and list(sizes) == list(range(1000, 2050))
