@@ -246,3 +246,14 @@ def test_builder_keeps_every_size_across_compactions() -> None:
     b.add_all(HashRecord("md5", i.to_bytes(16, "big"), None, 1000 + i) for i in range(1050))
     sizes = b.build().sizes
     assert sizes is not None and list(sizes) == list(range(1000, 2050))
+
+
+def test_lookup_finds_entries_that_share_an_8_byte_prefix() -> None:
+    rng = np.random.default_rng(3)
+    shared = [b"\x01" * 8 + rng.bytes(12) for _ in range(50)] + [rng.bytes(20) for _ in range(50)]
+    b = ListBuilder()
+    b.add_all(HashRecord("sha1", d, f"l{i % 2}") for i, d in enumerate(shared))
+    ix = b.build().exact["sha1"]
+    got = ix.lookup(np.array([*shared, b"\x01" * 20, b"\x01" * 8 + b"\xff" * 12], dtype="S20"))
+    assert list(got[:100]) == [i % 2 for i in range(100)] and list(got[100:]) == [-1, -1]
+    assert ix.contains(shared[7]) == 1 and ix.contains(b"\x01" * 20) == -1
