@@ -250,7 +250,7 @@ class Matcher:
                 return True
             if not len(lst.sizes) or size > int(lst.sizes[-1]) or size < int(lst.sizes[0]):
                 continue  # also keeps a huge size out of a uint32 search
-            i = int(np.searchsorted(lst.sizes, size))
+            i = int(np.searchsorted(lst.sizes, lst.sizes.dtype.type(size)))  # same dtype: no array copy
             if i < len(lst.sizes) and int(lst.sizes[i]) == size:
                 return True
         return False
