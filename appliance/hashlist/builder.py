@@ -42,6 +42,8 @@ class ListArrays:
 
 
 class ListBuilder:
+    compact_every = SIZE_COMPACT_EVERY
+
     def __init__(self, *, category: str | None = None) -> None:
         self.category = category  # overrides every record's label (``--category``)
         self._raw: dict[str, bytearray] = {}
@@ -89,14 +91,15 @@ class ListBuilder:
                 self.all_sized = False
             elif self.all_sized:
                 sizes.append(rec.size)
-                if len(sizes) >= SIZE_COMPACT_EVERY:
+                if len(sizes) >= self.compact_every:
                     self._compact_sizes()
 
     def _compact_sizes(self) -> None:
         if self._pending_sizes:
             merged = np.concatenate([*self._sizes, np.frombuffer(self._pending_sizes, dtype=np.int64)])
             self._sizes = [np.unique(merged)]
-            self._pending_sizes = array("q")
+            del merged
+            del self._pending_sizes[:]  # in place: add_all holds a reference to this array
 
     def build(self) -> ListArrays:
         n_labels = len(self.labels)
@@ -109,6 +112,7 @@ class ListBuilder:
         self._compact_sizes()
         has_entries = bool(exact) or bool(self._pdq)
         sizes = (self._sizes[0] if self._sizes else np.empty(0, np.int64)) if self.all_sized and has_entries else None
+        sizes = compact_sizes(sizes)
         arrays = ListArrays(self.labels, exact, sizes)
         if self._pdq:
             hashes = np.frombuffer(bytes(self._pdq), dtype=np.uint8).reshape(-1, PDQ_BYTES)
@@ -117,6 +121,13 @@ class ListBuilder:
             arrays.pdq_radii = np.frombuffer(self._pdq_radii, dtype=np.int16).copy()
         arrays.categories = category_counts(arrays)
         return arrays
+
+
+def compact_sizes(sizes: np.ndarray | None) -> np.ndarray | None:
+    """Sorted unique sizes as uint32 when they all fit (half the memory), else int64."""
+    if sizes is not None and len(sizes) and int(sizes[-1]) < 1 << 32 and int(sizes[0]) >= 0:
+        return sizes.astype(np.uint32)
+    return sizes
 
 
 def category_counts(arrays: ListArrays) -> dict[str, int]:
@@ -177,9 +188,9 @@ def merge(base: ListArrays, added: ListArrays, removed: dict[str, list[bytes]]) 
             exact[alg] = ExactIndex.build(alg, raw.tobytes(), np.concatenate(payloads), len(labels))
     sizes = None
     if base.sizes is not None and added.sizes is not None:
-        sizes = np.union1d(base.sizes, added.sizes).astype(np.int64)
+        sizes = compact_sizes(np.union1d(base.sizes.astype(np.int64), added.sizes.astype(np.int64)))
     elif base.sizes is not None and not added.exact and added.pdq_hashes is None:
-        sizes = np.asarray(base.sizes, dtype=np.int64)
+        sizes = np.array(base.sizes)
     out = ListArrays(labels, exact, sizes)
     pdq_parts = []
     if added.pdq_hashes is not None:

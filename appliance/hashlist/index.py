@@ -109,26 +109,27 @@ class ExactIndex:
             return out
         qp, qr = split_digests(raw, self.width)
         order = np.argsort(qp) if m > 64 else np.arange(m)
-        qp, qr = qp[order], qr[order]
-        pos = np.searchsorted(self._prefix, qp)
-        pos_c = np.minimum(pos, n - 1)
-        same_prefix = self._prefix[pos_c] == qp
-        found = same_prefix & (self._rest[pos_c] == qr)
-        # Several entries may share an 8-byte prefix: walk forward over them for the queries still unresolved.
-        pending = same_prefix & ~found
-        while pending.any():
-            pos_c[pending] += 1
-            pending &= pos_c < n
-            pc = np.minimum(pos_c, n - 1)
-            pending &= self._prefix[pc] == qp
-            hit = pending & (self._rest[pc] == qr)
-            found |= hit
-            pending &= ~hit
-        ids = np.zeros(m, dtype=np.int64)
-        if self._payload is not None:
-            ids[found] = self._payload[pos_c[found]]
-        result = np.where(found, ids, -1)
-        out[order] = result
+        qs = qp[order]
+        pos = np.searchsorted(self._prefix, qs)
+        np.minimum(pos, n - 1, out=pos)
+        cand = np.flatnonzero(self._prefix[pos] == qs)  # only these can match: compare their remaining bytes
+        at = pos[cand]
+        want_p, want_r = qs[cand], qr[order[cand]]
+        found_at = np.full(len(cand), -1, dtype=np.int64)
+        active = np.arange(len(cand))
+        while len(active):  # more than one pass only where several entries share an 8-byte prefix
+            p = at[active]
+            keep = p < n
+            active, p = active[keep], p[keep]
+            keep = self._prefix[p] == want_p[active]
+            active, p = active[keep], p[keep]
+            hit = self._rest[p] == want_r[active]
+            found_at[active[hit]] = p[hit]
+            active = active[~hit]
+            at[active] += 1
+        sel = found_at >= 0
+        rows = order[cand[sel]]
+        out[rows] = self._payload[found_at[sel]] if self._payload is not None else 0
         return out
 
     def contains(self, digest: bytes) -> int:
@@ -262,7 +263,9 @@ class Matcher:
         for lst in alert:
             if lst.sizes is None:
                 return True
-            i = int(np.searchsorted(lst.sizes, size))
+            if not len(lst.sizes) or size > int(lst.sizes[-1]) or size < int(lst.sizes[0]):
+                continue  # also keeps a huge size out of a uint32 search
+            i = int(np.searchsorted(lst.sizes, lst.sizes.dtype.type(size)))  # same dtype: no array copy
             if i < len(lst.sizes) and int(lst.sizes[i]) == size:
                 return True
         return False

@@ -26,7 +26,8 @@ def _sections(arrays: ListArrays) -> list[tuple[str, np.ndarray]]:
         if payload is not None:
             out.append((f"{alg}.payload", payload))
     if arrays.sizes is not None:
-        out.append(("sizes", arrays.sizes.astype("<i8", copy=False)))
+        little = "<u4" if arrays.sizes.dtype == np.uint32 else "<i8"
+        out.append(("sizes", arrays.sizes.astype(little, copy=False)))
     if arrays.pdq_hashes is not None:
         out += [("pdq.hashes", arrays.pdq_hashes), ("pdq.payload", arrays.pdq_payload.astype("<u4", copy=False)),
                 ("pdq.radii", arrays.pdq_radii.astype("<i2", copy=False))]

@@ -15,12 +15,14 @@ the old version in force (an orphan file is swept by the next import). Removal d
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,8 +210,26 @@ class HashListStore:
         arrays = builder.build()
         return self._install(info, arrays, kek, stats or ImportStats())
 
-    def _install(self, info: ListInfo, arrays: ListArrays, kek: bytes, stats: ImportStats) -> ListMeta:
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One writer at a time (CLI, web, update engine): an exclusive lock on ``hashlists/.lock``."""
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _install(self, info: ListInfo, arrays: ListArrays, kek: bytes, stats: ImportStats) -> ListMeta:
+        with self._writing():
+            return self._install_locked(info, arrays, kek, stats)
+
+    def _install_locked(self, info: ListInfo, arrays: ListArrays, kek: bytes, stats: ImportStats) -> ListMeta:
+        installed = self.installed_version(info.name)
+        if installed is not None and info.version <= installed:
+            raise GapscanError(f"list {info.name!r}: version {info.version} is not newer than the installed "
+                               f"version {installed} (refused: no rollback)")
         old_path = self._meta_path(info.name)
         old = self._read_meta(old_path) if old_path.is_file() else None
         list_id = old.list_id if old else uuid.uuid4().hex
@@ -299,9 +319,10 @@ class HashListStore:
         p = self._meta_path(name)
         if not p.is_file():
             raise GapscanError(f"no hash list named {name!r} in the store")
-        p.unlink()
-        fsync_dir(self.dir)
-        self._sweep(name, keep=None)
+        with self._writing():
+            p.unlink()
+            fsync_dir(self.dir)
+            self._sweep(name, keep=None)
 
     # -- load -----------------------------------------------------------------------------------
     def _decrypt(self, mf: _MetaFile, kek: bytes) -> ListArrays:

@@ -189,7 +189,7 @@ def test_a_crash_while_importing_leaves_the_old_version(state_dir: Path, formats
     assert [m.version for m in store.metadata()] == [1]
     lists, errors = _store(state_dir).load_active()
     assert errors == [] and lists[0].info.version == 1
-    assert sorted(p.name for p in (state_dir / "hashlists").iterdir()) == ["clam.meta.json", "clam.v1.hl"]
+    assert sorted(p.name for p in (state_dir / "hashlists").iterdir()) == [".lock", "clam.meta.json", "clam.v1.hl"]
 
 
 def test_remove_and_bad_names(state_dir: Path, formats: Path, env: dict) -> None:
@@ -236,3 +236,24 @@ def test_hashlist_file_option_reads_any_format(formats: Path) -> None:
     for name, alg in (("vics-1.3-media.json", "md5"), ("clamav.hsb", "sha256"), ("NSRLFile.txt", "sha1")):
         loaded, skipped = load_list_file(formats / name)
         assert skipped == 0 and Matcher([loaded]).match({alg: digests_of(1)[alg]}), name
+
+
+def test_builder_keeps_every_size_across_compactions() -> None:
+    """The size set is de-duplicated in rounds; no size may be lost between rounds (a lost size would let
+    the pre-filter skip a file that is on the list)."""
+    b = ListBuilder()
+    b.compact_every = 100
+    b.add_all(HashRecord("md5", i.to_bytes(16, "big"), None, 1000 + i) for i in range(1050))
+    sizes = b.build().sizes
+    assert sizes is not None and list(sizes) == list(range(1000, 2050))
+
+
+def test_lookup_finds_entries_that_share_an_8_byte_prefix() -> None:
+    rng = np.random.default_rng(3)
+    shared = [b"\x01" * 8 + rng.bytes(12) for _ in range(50)] + [rng.bytes(20) for _ in range(50)]
+    b = ListBuilder()
+    b.add_all(HashRecord("sha1", d, f"l{i % 2}") for i, d in enumerate(shared))
+    ix = b.build().exact["sha1"]
+    got = ix.lookup(np.array([*shared, b"\x01" * 20, b"\x01" * 8 + b"\xff" * 12], dtype="S20"))
+    assert list(got[:100]) == [i % 2 for i in range(100)] and list(got[100:]) == [-1, -1]
+    assert ix.contains(shared[7]) == 1 and ix.contains(b"\x01" * 20) == -1
