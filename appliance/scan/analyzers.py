@@ -85,6 +85,8 @@ class PerceptualAnalyzer:
         queries = np.frombuffer(b"".join(v.hash for v in variants), dtype=np.uint8).reshape(-1, 32)
         found: list[tuple[Match, int]] = []
         for lst in self.lists:
+            if lst.is_suppressed("pdq", own.hash):  # this image's hash was marked a false positive
+                continue
             for label, dist in self._best_per_label(lst, queries).items():
                 found.append((Match(lst.info, "pdq", own.hash, label), dist))
         return extra, found

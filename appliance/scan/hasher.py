@@ -113,9 +113,11 @@ class FileHasher:
             return FileResult("skipped", error="sparse file: skipped by policy (--hash-sparse hashes it)")
         if p.max_file_size is not None and entry.size > p.max_file_size:
             return FileResult("skipped", error=f"larger than --max-file-size ({p.max_file_size} bytes)")
-        if not p.hash_all and not self.analyzers and not self.matcher.needs_hashing(entry.size):
-            return FileResult("prefiltered")
         try:
+            # No listed digest has this size: only an analyzer (PDQ for images) may still need the file, and
+            # a look at its first bytes decides, instead of hashing every file whenever PDQ lists exist.
+            if not p.hash_all and not self.matcher.needs_hashing(entry.size) and not self._analyzer_wants(entry):
+                return FileResult("prefiltered")
             with self.source.open(entry) as stream:
                 return self._hash(entry, stream)
         except MediaGone:  # not this file's fault: the whole medium is gone, the job ends the scan
@@ -124,6 +126,14 @@ class FileHasher:
             return FileResult("error", error=oserror_text(exc))
         except Exception as exc:  # a reader bug on one hostile file must not end the scan
             return FileResult("error", error=f"{type(exc).__name__}: {exc}")
+
+    def _analyzer_wants(self, entry: Entry) -> bool:
+        """Does an analyzer want this file, by its sniffed type? Without analyzers the file is not even opened."""
+        if not self.analyzers:
+            return False
+        with self.source.open(entry) as stream:
+            file_type = sniff(stream.read(SNIFF_BYTES))
+        return any(a.wants(file_type, entry.size) for a in self.analyzers)
 
     def _hash(self, entry: Entry, stream: Any) -> FileResult:
         buf = getattr(self._local, "buf", None)
@@ -183,7 +193,8 @@ def _match_batch(matcher: Matcher, results: list[FileResult]) -> None:
             values = [r.digests.values[alg] for r in rows]  # type: ignore[union-attr]
             found = index.lookup(np.array(values, dtype=f"S{index.width}"))
             for i in np.flatnonzero(found >= 0).tolist():
-                rows[i].matches.append((Match(lst.info, alg, values[i], lst.labels[int(found[i])]), None))
+                if not lst.is_suppressed(alg, values[i]):  # an admin marked it a false positive (allow-list)
+                    rows[i].matches.append((Match(lst.info, alg, values[i], lst.labels[int(found[i])]), None))
 
 
 def oserror_text(exc: OSError) -> str:

@@ -34,8 +34,9 @@ __all__ = ["SPARSE_SKIP_MIN", "Analyzer", "ScanJob", "ScanOptions"]
 #: Results are written in one transaction per batch: this many files, or whatever is done after this long.
 BATCH_FILES = 500
 BATCH_SECONDS = 0.5
-#: A worker gets runs of consecutive entries, up to this many or this many bytes, so a tree of small files
-#: costs one hand-over per run rather than per file; a large file is a run of its own.
+#: A worker process gets runs of consecutive entries, up to this many or this many bytes, so a tree of small
+#: files costs one hand-over per run rather than per file; a large file is a run of its own. Worker threads
+#: (removable media, shares) get one entry at a time: a pulled drive then loses no walked-but-unhashed run.
 RUN_FILES = 64
 RUN_BYTES = 4 << 20
 
@@ -128,6 +129,7 @@ class ScanJob:
         last_flush = time.monotonic()
         window = max(4, self.options.workers * 8)  # runs in flight: enough to ride out a descheduled parent
         run: list[Entry] = []
+        run_files = RUN_FILES if self._processes else 1
         run_bytes = 0
         hasher = FileHasher(self.source, self.matcher, self.options.policy, analyzers=self.analyzers,
                             cancelled=self._cancel.is_set)
@@ -174,7 +176,7 @@ class ScanJob:
                         state.current = entry.path
                         run.append(entry)
                         run_bytes += entry.size
-                        if len(run) >= RUN_FILES or run_bytes >= RUN_BYTES:
+                        if len(run) >= run_files or run_bytes >= RUN_BYTES:
                             pending.append((run, pool.submit(run)))
                             run, run_bytes = [], 0
                             while len(pending) >= window or (pending and pending[0][1].done()):
