@@ -19,7 +19,7 @@ from firmware.media.source import EntryKind, SourceError
 from firmware.media.tsk import TskSource
 
 #: File name endings taken as update bundles (the update area's signed bundles), case-insensitive.
-BUNDLE_SUFFIXES = (".gapscan", ".gapscan-bundle", ".bundle")
+BUNDLE_SUFFIXES = (".gsb",)  # the container format of appliance/update/container.py
 #: Bundles are looked for in a volume's root and one folder down (an operator copies them to the top).
 BUNDLE_SEARCH_DEPTH = 1
 

@@ -50,6 +50,7 @@ class ScanOptions:
     hash_sparse: bool = False
     max_file_size: int | None = None  # None: no limit
     hash_all: bool = False  # True: no size pre-filter, every file gets every digest
+    pdq: bool = False  # True: perceptual hashes of every image/video even when no list holds PDQ entries
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)

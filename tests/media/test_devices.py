@@ -124,20 +124,20 @@ def test_find_and_copy_bundles_from_an_image(tmp_path):
     src = tmp_path / "b"
     src.write_bytes(payload)
     images.run("mmd", "-i", img, "::/updates", "::/updates/deep", env=env)
-    for where in ("::/list-42.gapscan", "::/updates/sw-7.gapscan", "::/updates/deep/too-deep.gapscan",
-                  "::/old.gapscan", "::/readme.txt"):
+    for where in ("::/list-42.gsb", "::/updates/sw-7.gsb", "::/updates/deep/too-deep.gsb",
+                  "::/old.gsb", "::/readme.txt"):
         images.run("mcopy", "-i", img, src, where, env=env)
-    images.run("mdel", "-i", img, "::/old.gapscan", env=env)
+    images.run("mdel", "-i", img, "::/old.gsb", env=env)
     found = find_bundles(str(img))
-    assert sorted(b.path_in_volume for b in found) == ["list-42.gapscan", "updates/sw-7.gapscan"]
-    b = next(b for b in found if b.path_in_volume == "list-42.gapscan")
+    assert sorted(b.path_in_volume for b in found) == ["list-42.gsb", "updates/sw-7.gsb"]
+    b = next(b for b in found if b.path_in_volume == "list-42.gsb")
     assert b.size == len(payload) and b.volume == str(img)
-    out = copy_from_media(b, tmp_path / "copy.gapscan", max_bytes=1 << 20)
+    out = copy_from_media(b, tmp_path / "copy.gsb", max_bytes=1 << 20)
     assert out.read_bytes() == payload
-    assert not list(tmp_path.glob(".copy.gapscan.part"))
+    assert not list(tmp_path.glob(".copy.gsb.part"))
     with pytest.raises(GapscanError, match="over the 1000-byte limit"):
-        copy_from_media(b, tmp_path / "small.gapscan", max_bytes=1000)
-    assert not (tmp_path / "small.gapscan").exists()
+        copy_from_media(b, tmp_path / "small.gsb", max_bytes=1000)
+    assert not (tmp_path / "small.gsb").exists()
 
 
 def test_media_watch_lines_say_a_keyboard_is_ignored():

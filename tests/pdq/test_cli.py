@@ -58,3 +58,20 @@ def test_hash_video_prints_vpdq_frames(gapscan, pdq_data: Path) -> None:
     out = json.loads(result.stdout)
     assert result.returncode == 0 and out["type"] == "video/mp4" and out["pdq"] is None
     assert len(out["vpdq"]) == 7 and out["vpdq"][1].startswith("30,100,")
+
+
+def test_scan_with_pdq_in_algorithms_records_each_images_reference_hash(gapscan, pdq_data: Path,
+                                                                         references: list[Reference],
+                                                                         tmp_path: Path) -> None:
+    ref = next(r for r in references if r.path.endswith("pen-and-coaster.png"))
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "photo.bin").write_bytes((pdq_data / ref.path).read_bytes())  # type from magic bytes, not the name
+    (media / "notes.txt").write_text("hello\n")
+    scan = gapscan("scan", media, "--algorithms", "md5,pdq", "--json")
+    assert scan.returncode == 0, scan.stderr
+    scan_id = json.loads(scan.stdout.splitlines()[-1])["summary"]["scan_id"]
+    report = json.loads(gapscan("report", scan_id, "--format", "json").stdout)
+    files = {f["path"]: f for f in report["files"]}
+    assert (files["photo.bin"]["pdq"], files["photo.bin"]["pdq_quality"]) == (ref.pdq, ref.quality)
+    assert "pdq" not in files["notes.txt"] and files["notes.txt"]["sha1"] is None  # md5 only, as asked

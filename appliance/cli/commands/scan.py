@@ -15,7 +15,7 @@ from typing import Any
 from appliance.cli import EXIT_ERROR, EXIT_HITS, EXIT_OK
 from appliance.config import resolve_state_dir
 from appliance.errors import GapscanError
-from appliance.hashing.digests import parse_algorithms
+from appliance.hashing.digests import DEFAULT_ALGORITHMS, parse_algorithms
 from appliance.hashlist.index import Matcher
 from appliance.hashlist.selection import add_list_arguments, list_context, load_scan_lists
 from appliance.pathfmt import display_path, escape_path
@@ -34,7 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("source", nargs="?", help="directory to scan (devices, images and smb:// with the media layer)")
     add_list_arguments(p)
     add_source_arguments(p)
-    p.add_argument("--algorithms", default="md5,sha1,sha256", help="digests to compute (default: all three)")
+    p.add_argument("--algorithms", default="md5,sha1,sha256",
+                   help="digests to compute (default: md5,sha1,sha256); add pdq to record perceptual hashes of "
+                        "every image and video (done anyway where a list holds PDQ entries)")
     p.add_argument("--json", action="store_true", help="one JSON object per hit, then a summary line")
     p.add_argument("--resume", metavar="SCAN_ID", help="continue an interrupted scan")
     p.add_argument("--workers", type=int, default=None,
@@ -103,10 +105,12 @@ def run_scan(args: argparse.Namespace) -> int:
             if not args.source:
                 raise GapscanError("a SOURCE to scan is required (or --resume SCAN_ID)")
             try:
-                algorithms = parse_algorithms(args.algorithms)
+                names = {n.strip().lower() for n in args.algorithms.split(",")}
+                pdq = "pdq" in names
+                algorithms = parse_algorithms(names - {"pdq"} or DEFAULT_ALGORITHMS)
             except ValueError as exc:
                 raise GapscanError(f"--algorithms: {exc}") from None
-            kwargs: dict[str, Any] = {"algorithms": algorithms, "hash_sparse": args.hash_sparse,
+            kwargs: dict[str, Any] = {"algorithms": algorithms, "pdq": pdq, "hash_sparse": args.hash_sparse,
                                       "max_file_size": args.max_file_size, "hash_all": args.hash_all}
             if args.workers is not None:
                 if args.workers < 1:
@@ -118,7 +122,8 @@ def run_scan(args: argparse.Namespace) -> int:
             context = {**list_context(args), **source_context(args)}
         matcher = Matcher(load_scan_lists(context, state_dir))
         source = open_scan_source(source_spec, context)
-        job = ScanJob(source, matcher, store, options, analyzers=analyzers_for(matcher, options.algorithms))
+        job = ScanJob(source, matcher, store, options, analyzers=analyzers_for(
+            matcher, (*options.algorithms, "pdq") if options.pdq else options.algorithms))
         from appliance.cli.progress import ScanProgress
 
         with ScanProgress(False if (args.no_progress or args.json) else None) as progress, _signals_cancel(job):
