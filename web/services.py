@@ -1,41 +1,31 @@
-"""The web UI's view of the other areas: scans, hash lists, media and updates.
+"""The web UI's view of the other areas: scans, hash lists and media.
 
-Each is looked up once; where a part is not installed (yet) the page says so instead of failing, and names
-what is missing. The web process never runs a scan itself: scans run as subprocesses of the controller.
+Where an area cannot answer at run time (udev not running, the store's metadata unreadable) the page says so
+instead of failing, and names why. The web process never runs a scan itself: scans run as subprocesses of the
+controller.
 """
 
 from __future__ import annotations
 
-import importlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from appliance.scan.control import ScanController
+from appliance.hashlist.store import HashListStore
+from appliance.media import attached_media as attached_drives
+from appliance.scan.control import connect
 
 
 @dataclass(frozen=True)
 class Unavailable:
-    """Why a feature cannot be offered on this build; shown on the page."""
+    """Why a feature cannot be offered right now; shown on the page."""
 
     what: str
     reason: str
 
     def __str__(self) -> str:
         return f"{self.what} not available: {self.reason}"
-
-
-def optional(module: str, *names: str) -> tuple[Any, ...] | Unavailable:
-    """Import ``names`` from ``module`` or say why not (module missing or older than the contract)."""
-    try:
-        mod = importlib.import_module(module)
-    except Exception as exc:  # missing, or broken at import (a missing dependency of that area)
-        return Unavailable(module, f"{exc}")
-    missing = [n for n in names if not hasattr(mod, n)]
-    if missing:
-        return Unavailable(module, f"{module} lacks {', '.join(missing)}")
-    return tuple(getattr(mod, n) for n in names)
 
 
 class Services:
@@ -51,55 +41,29 @@ class Services:
         """The daemon's client when gapscand answers, else a controller owned by this process."""
         with self._lock:
             if self._controller is None:
-                connect = optional("appliance.scan.control", "connect")
-                if isinstance(connect, Unavailable):
-                    self._controller = ScanController(self.state_dir)
-                else:
-                    try:
-                        self._controller = connect[0](self.state_dir)
-                    except Exception:  # daemon socket broken: fall back to running scans ourselves
-                        self._controller = ScanController(self.state_dir)
+                self._controller = connect(self.state_dir)
             return self._controller
 
     # -- hash lists ------------------------------------------------------------------------------
-    def hashlist_store(self) -> Any:
-        found = optional("appliance.hashlist.store", "HashListStore")
-        if isinstance(found, Unavailable):
-            return Unavailable("hash-list store", found.reason)
-        return found[0](self.state_dir)
+    def hashlist_store(self) -> HashListStore:
+        return HashListStore(self.state_dir)
 
     def list_metadata(self) -> list[Any] | Unavailable:
-        store = self.hashlist_store()
-        if isinstance(store, Unavailable):
-            return store
         try:
-            return list(store.metadata())
+            return list(self.hashlist_store().metadata())
         except Exception as exc:
             return Unavailable("hash-list store", str(exc))
 
-    def store_lock_state(self) -> str | None:
-        """"unlocked for this boot", "locked", "locked (no key yet)", or None where the store cannot say."""
-        store = self.hashlist_store()
-        if isinstance(store, Unavailable) or not hasattr(store, "token"):
-            return None
+    def store_lock_state(self) -> str:
+        """"unlocked for this boot", "locked" or "locked (no key yet)"."""
         try:
-            return "unlocked for this boot" if store.token().read() is not None else "locked"
+            return "unlocked for this boot" if self.hashlist_store().token().read() is not None else "locked"
         except Exception:
             return "locked (no key yet)"
 
     # -- media -----------------------------------------------------------------------------------
     def attached_media(self) -> list[Any] | Unavailable:
-        found = optional("appliance.media", "attached_media")
-        if isinstance(found, Unavailable):
-            return Unavailable("media layer", found.reason)
         try:
-            return list(found[0]())
+            return attached_drives()
         except Exception as exc:
             return Unavailable("media layer", f"{type(exc).__name__}: {exc}")
-
-    # -- updates ---------------------------------------------------------------------------------
-    def update_engine(self) -> tuple[Any, Any] | Unavailable:
-        found = optional("appliance.update", "verify_bundle", "apply_bundle")
-        if isinstance(found, Unavailable):
-            return Unavailable("update engine", found.reason)
-        return found[0], found[1]

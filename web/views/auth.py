@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -9,6 +10,7 @@ from flask import Blueprint, current_app, g, redirect, render_template, request,
 from werkzeug.wrappers import Response
 
 from appliance.errors import GapscanError
+from appliance.hashlist.store import HashListStore
 from appliance.settings import load_settings, update_settings
 from appliance.users import LoginThrottled, PasswordPolicyError, check_password_policy
 from web.common import audit, services, state_dir, users
@@ -59,24 +61,17 @@ def setup() -> str | Response:
 
 def _init_store_key(passphrase: str, *, tpm: bool) -> None:
     """Create the hash-list key under the passphrase (the recovery passphrase when sealed to the TPM), seal it
-    to the TPM if chosen, and unlock the store for this boot so scans can use it. Where the hash-list store
-    is not installed, only the choice is recorded."""
-    from web.services import Unavailable, optional
-
-    found = optional("appliance.hashlist.store", "HashListStore")
-    if isinstance(found, Unavailable):
-        return
+    to the TPM if chosen, and unlock the store for this boot so scans can use it."""
     errors = []
     try:
-        store = found[0].open(state_dir(), passphrase=passphrase)
+        store = HashListStore.open(state_dir(), passphrase=passphrase)
     except Exception as exc:  # shown on the hash-list page; setup itself succeeded
         services().key_setup_error = str(exc)
         return
-    steps = []
-    if tpm and hasattr(store, "seal_to_tpm"):
+    steps: list[tuple[str, Callable[[], object]]] = []
+    if tpm:
         steps.append(("sealing the key to the TPM", store.seal_to_tpm))
-    if hasattr(store, "remember_for_boot"):
-        steps.append(("unlocking for this boot", store.remember_for_boot))
+    steps.append(("unlocking for this boot", store.remember_for_boot))
     demo = load_settings(state_dir()).demo_hashlist
     if current_app.config.get("DEMO") and demo:
         steps.append(("importing the demo list", lambda: store.installed_version("demo") is None

@@ -9,11 +9,10 @@ from pathlib import Path
 from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from appliance.errors import GapscanError
+from appliance.hashlist.store import HashListStore
 from appliance.settings import load_settings
 from web.common import audit, notice, services, state_dir
 from web.security import requires
-from web.services import Unavailable
 
 bp = Blueprint("hashlists", __name__)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -29,12 +28,9 @@ def index() -> str:
                            lock_state=svc.store_lock_state())
 
 
-def _open_store(passphrase: str | None) -> object:
+def _open_store(passphrase: str | None) -> HashListStore:
     """The store unlocked with ``passphrase`` or, when empty, by this boot's token or the TPM."""
-    store = services().hashlist_store()
-    if isinstance(store, Unavailable):
-        raise GapscanError(str(store))
-    return type(store).open(state_dir(), passphrase=passphrase or None)
+    return HashListStore.open(state_dir(), passphrase=passphrase or None)
 
 
 @bp.route("/hashlists/unlock", methods=["POST"])
@@ -42,7 +38,7 @@ def _open_store(passphrase: str | None) -> object:
 def unlock() -> Response:
     try:
         store = _open_store(request.form.get("passphrase", ""))
-        store.remember_for_boot()  # type: ignore[attr-defined]
+        store.remember_for_boot()
     except Exception as exc:
         audit("hashlist.unlock", outcome="refused", reason=str(exc))
         notice(f"Not unlocked: {exc}", "error")
@@ -55,14 +51,10 @@ def unlock() -> Response:
 @bp.route("/hashlists/import", methods=["POST"])
 @requires("admin")
 def import_upload() -> Response:
-    store = services().hashlist_store()
     upload = request.files.get("file")
     name = request.form.get("name", "").strip()
     kind = request.form.get("kind", "alert")
     category = request.form.get("category", "").strip() or None
-    if isinstance(store, Unavailable):
-        notice(f"Import impossible: {store}", "error")
-        return redirect(url_for("hashlists.index"), 303)
     if upload is None or not upload.filename or not _NAME.match(name) or kind not in ("alert", "ignore"):
         notice("Choose a file, a list name (letters, digits, dot, dash, underscore) and a kind.", "error")
         return redirect(url_for("hashlists.index"), 303)
@@ -71,7 +63,7 @@ def import_upload() -> Response:
         upload.save(path)
         try:
             opened = _open_store(request.form.get("passphrase", ""))
-            meta = opened.import_file(path, name=name, kind=kind, category=category)  # type: ignore[attr-defined]
+            meta = opened.import_file(path, name=name, kind=kind, category=category)
         except Exception as exc:  # GapscanError and StoreLocked carry the message to show
             audit("hashlist.import", outcome="refused", name=name, reason=str(exc))
             notice(f"Import of {name!r} failed: {exc}", "error")
@@ -85,9 +77,6 @@ def import_upload() -> Response:
 @requires("admin")
 def remove(name: str) -> Response:
     store = services().hashlist_store()
-    if isinstance(store, Unavailable):
-        notice(f"Removal impossible: {store}", "error")
-        return redirect(url_for("hashlists.index"), 303)
     try:
         store.remove(name)
     except Exception as exc:

@@ -38,7 +38,7 @@ def list_args() -> tuple[list[str], str | None]:
     lists = svc.list_metadata()
     installed = not isinstance(lists, Unavailable) and bool(lists)
     settings = load_settings(state_dir())
-    usable = svc.store_lock_state() in (None, "unlocked for this boot") or settings.key_protection == "tpm"
+    usable = svc.store_lock_state() == "unlocked for this boot" or settings.key_protection == "tpm"
     if installed and usable:
         return [], None
     demo = settings.demo_hashlist

@@ -13,9 +13,11 @@ from typing import Any
 from flask import Blueprint, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from web.common import audit, notice, services, state_dir
+from appliance.media import attached_media, copy_from_media, find_bundles
+from appliance.update import apply_bundle, verify_bundle
+from web.common import audit, notice, state_dir
 from web.security import requires
-from web.services import Unavailable, optional
+from web.services import Unavailable
 
 bp = Blueprint("updates", __name__)
 MAX_BUNDLE = 2 * 2**30
@@ -25,14 +27,10 @@ _lock = threading.Lock()
 
 
 def _bundles_on_media() -> list[tuple[str, Any]] | Unavailable:
-    found = optional("appliance.media", "attached_media", "find_bundles")
-    if isinstance(found, Unavailable):
-        return Unavailable("media layer", found.reason)
-    attached, find = found
     out = []
     try:
-        for drive in attached():
-            for bundle in find(drive):
+        for drive in attached_media():
+            for bundle in find_bundles(drive):
                 volume = bundle.volume if isinstance(bundle.volume, str) else getattr(bundle.volume, "devnode", "?")
                 out.append((f"{volume}:{bundle.path_in_volume}", bundle))
     except Exception as exc:
@@ -45,18 +43,12 @@ def _bundles_on_media() -> list[tuple[str, Any]] | Unavailable:
 def index() -> str:
     with _lock:
         pending = [(token, verified) for token, (_, verified) in _pending.items()]
-    return render_template("updates.html", engine=services().update_engine(), on_media=_bundles_on_media(),
-                           pending=pending)
+    return render_template("updates.html", on_media=_bundles_on_media(), pending=pending)
 
 
 def _verify(path: Path, origin: str) -> None:
-    engine = services().update_engine()
-    if isinstance(engine, Unavailable):
-        notice(f"Cannot verify: {engine}", "error")
-        return
-    verify, _ = engine
     try:
-        verified = verify(path, state_dir=state_dir())
+        verified = verify_bundle(path, state_dir=state_dir())
     except Exception as exc:
         reason = getattr(exc, "reason", type(exc).__name__)
         audit("update.verify", outcome="refused", origin=origin, reason=reason, message=str(exc))
@@ -93,8 +85,7 @@ def upload() -> Response:
 def from_media() -> Response:
     key = request.form.get("bundle", "")
     found = _bundles_on_media()
-    copy = optional("appliance.media", "copy_from_media")
-    if isinstance(found, Unavailable) or isinstance(copy, Unavailable):
+    if isinstance(found, Unavailable):
         notice("Bundles on USB cannot be read: media layer not available.", "error")
         return redirect(url_for("updates.index"), 303)
     match = next((b for k, b in found if k == key), None)
@@ -103,12 +94,12 @@ def from_media() -> Response:
         return redirect(url_for("updates.index"), 303)
     tmp = Path(tempfile.mkdtemp(prefix="gapscan-bundle-"))
     try:
-        path = copy[0](match, tmp / "bundle", MAX_BUNDLE)
+        path = copy_from_media(match, tmp / "bundle", MAX_BUNDLE)
     except Exception as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         notice(f"Could not copy the bundle from USB: {exc}", "error")
         return redirect(url_for("updates.index"), 303)
-    _verify(Path(path), f"usb:{key}")
+    _verify(path, f"usb:{key}")
     return redirect(url_for("updates.index"), 303)
 
 
@@ -121,13 +112,12 @@ def apply() -> Response:
         return redirect(url_for("updates.index"), 303)
     with _lock:
         item = _pending.pop(token, None)
-    engine = services().update_engine()
-    if item is None or isinstance(engine, Unavailable):
+    if item is None:
         notice("Nothing to apply: verify the bundle again.", "error")
         return redirect(url_for("updates.index"), 303)
     path, verified = item
     try:
-        result = engine[1](path, state_dir=state_dir(), actor=g.user.username)
+        result = apply_bundle(path, state_dir=state_dir(), actor=g.user.username)
     except Exception as exc:
         reason = getattr(exc, "reason", type(exc).__name__)
         audit("update.apply", outcome="refused", reason=reason, message=str(exc), **_describe(verified))
