@@ -6,7 +6,6 @@ because a scanner that silently computes wrong digests reports "clean" for every
 
 from __future__ import annotations
 
-import importlib
 import io
 import time
 from collections.abc import Callable
@@ -14,7 +13,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.hashing.canaries import CANARIES, PDQ_CANARIES
 from appliance.hashing.digests import DEFAULT_ALGORITHMS, hash_bytes, hash_stream
+from appliance.hashing.pdq import hash_to_hex, pdq_from_bytes
+from appliance.hashlist.store import HashListStore, StoreLocked
 
 #: Published test vectors (RFC 1321, RFC 3174, FIPS 180-2): data, md5, sha1, sha256.
 DIGEST_VECTORS: tuple[tuple[str, bytes, str, str, str], ...] = (
@@ -148,64 +150,34 @@ def _check_exact_index() -> Check:
     return Check("exact-index", True, "canary digests found in an index, a non-canary not")
 
 
-def _optional(module: str) -> Any:
-    """Import a module another part of the product provides; None when this build does not have it."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            return None
-        raise
-
-
 def _check_pdq_canaries() -> Check:
-    canaries_mod = _optional("appliance.hashing.canaries")
-    if canaries_mod is None:
-        return Check("pdq-canaries", True, "PDQ canaries not in this build (appliance.hashing.canaries missing)",
-                     skipped=True)
-    canaries = getattr(canaries_mod, "CANARIES", None) or getattr(canaries_mod, "PDQ_CANARIES", [])
-    pdq_mod = _optional("appliance.hashing.pdq")
     problems: list[str] = []
-    pdq_checked = 0
-    for c in canaries:
+    for c in CANARIES:
         d = hash_bytes(c.data, DEFAULT_ALGORITHMS)
-        want = {a: getattr(c, a) for a in DEFAULT_ALGORITHMS if getattr(c, a, None)}
-        problems += _compare(c.name, {a: d.hex(a) for a in DEFAULT_ALGORITHMS}, want)
-        expected_pdq = getattr(c, "pdq", None)
-        if expected_pdq and pdq_mod is not None:
-            h = pdq_mod.pdq_from_bytes(c.data)  # on the active backend (CuPy where present)
-            to_hex = getattr(pdq_mod, "hash_to_hex", bytes.hex)
-            got = to_hex(h.hash)
-            pdq_checked += 1
-            if got != expected_pdq.lower():
-                problems.append(f"{c.name} PDQ is {got} instead of {expected_pdq}")
-            want_quality = getattr(c, "pdq_quality", None)
-            if want_quality is not None and h.quality != want_quality:
-                problems.append(f"{c.name} PDQ quality is {h.quality} instead of {want_quality}")
-    if pdq_mod is None and any(getattr(c, "pdq", None) for c in canaries):
-        problems.append("PDQ canaries present but appliance.hashing.pdq is missing")
-    if not canaries:
-        return Check("pdq-canaries", False, "appliance.hashing.canaries holds no canaries")
+        problems += _compare(c.name, {a: d.hex(a) for a in DEFAULT_ALGORITHMS},
+                             {"md5": c.md5, "sha1": c.sha1, "sha256": c.sha256})
+        if c.pdq is None:
+            continue
+        h = pdq_from_bytes(c.data)  # on the active backend (CuPy where present)
+        if hash_to_hex(h.hash) != c.pdq.lower():
+            problems.append(f"{c.name} PDQ is {hash_to_hex(h.hash)} instead of {c.pdq}")
+        if c.pdq_quality is not None and h.quality != c.pdq_quality:
+            problems.append(f"{c.name} PDQ quality is {h.quality} instead of {c.pdq_quality}")
     if problems:
         return Check("pdq-canaries", False, "; ".join(problems))
-    return Check("pdq-canaries", True, f"{len(canaries)} canary images: digests and {pdq_checked} PDQ hashes "
-                                       "match their known values")
+    return Check("pdq-canaries", True, f"{len(CANARIES)} canary images: digests and {len(PDQ_CANARIES)} PDQ "
+                                       "hashes match their known values")
 
 
 def _check_store(state_dir: Path, passphrase: str | None = None) -> Check:
-    store_mod = _optional("appliance.hashlist.store")
-    if store_mod is None:
-        return Check("hashlist-store", True, "hash-list store not in this build (appliance.hashlist.store missing)",
-                     skipped=True)
-    metas = store_mod.HashListStore(state_dir).metadata()
-    if not metas:
+    if not HashListStore(state_dir).metadata():
         return Check("hashlist-store", True, "no hash lists installed")
     try:
-        store = store_mod.HashListStore.open(state_dir, passphrase=passphrase)
-    except store_mod.StoreLocked as exc:
+        store = HashListStore.open(state_dir, passphrase=passphrase)
+    except StoreLocked as exc:
         return Check("hashlist-store", False, str(exc))
     lists, errors = store.load_active()
     if errors:
         return Check("hashlist-store", False, "; ".join(errors))
-    entries = sum(getattr(lst, "entry_count", 0) for lst in lists)
+    entries = sum(lst.entry_count for lst in lists)
     return Check("hashlist-store", True, f"{len(lists)} list(s) decrypted and verified, {entries} exact entries")
