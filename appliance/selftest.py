@@ -34,7 +34,6 @@ class Check:
     name: str
     passed: bool
     detail: str
-    skipped: bool = False  # the part checked is not in this build / not configured; does not fail the test
 
 
 @dataclass(frozen=True)
