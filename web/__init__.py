@@ -5,10 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask, Request, render_template
 
 from appliance.settings import device_key
 from appliance.users import IDLE_TIMEOUT, UserStore
+
+#: Form posts whose uploaded file is hash-list plaintext: spooled to RAM, never to a temp file on disk.
+PLAINTEXT_UPLOADS = frozenset({"/hashlists/import"})
+
+
+class GapscanRequest(Request):
+    def _get_file_stream(self, total_content_length: int | None, content_type: str | None,
+                         filename: str | None = None, content_length: int | None = None) -> Any:
+        # werkzeug spools uploads over 500 kB to a temp file on disk; a hash list must never reach a filesystem
+        if self.path in PLAINTEXT_UPLOADS:
+            from appliance.hashlist.staging import open_memfd
+
+            return open_memfd("gapscan-upload")
+        return super()._get_file_stream(total_content_length, content_type, filename, content_length)
 
 
 def create_app(state_dir: Path, *, config: dict[str, Any] | None = None) -> Flask:
@@ -19,6 +33,7 @@ def create_app(state_dir: Path, *, config: dict[str, Any] | None = None) -> Flas
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     app = Flask(__name__, static_folder="static", template_folder="templates")
+    app.request_class = GapscanRequest
     app.config.update(
         GAPSCAN_STATE_DIR=state_dir,
         GAPSCAN_CSRF_KEY=device_key(state_dir, b"web-csrf"),
@@ -28,7 +43,7 @@ def create_app(state_dir: Path, *, config: dict[str, Any] | None = None) -> Flas
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         IDLE_TIMEOUT=IDLE_TIMEOUT,
-        MAX_CONTENT_LENGTH=2 * 2**30,  # uploads: hash lists and bundles (streamed to a temp file)
+        MAX_CONTENT_LENGTH=2 * 2**30,  # uploads: bundles spooled to a temp file, hash lists to RAM
         SEND_FILE_MAX_AGE_DEFAULT=3600,
         SSE_INTERVAL=0.5,
         DEMO=False,

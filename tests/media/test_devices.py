@@ -12,7 +12,15 @@ import subprocess
 import pytest
 
 from appliance.errors import GapscanError
-from appliance.media import attached_media, copy_from_media, find_bundles, udev_status
+from appliance.media import (
+    attached_media,
+    copy_from_media,
+    find_bundles,
+    find_files,
+    find_hashlists,
+    read_from_media,
+    udev_status,
+)
 from firmware.media.udev import device_from_properties, device_from_pyudev, event_from_device, udev_available
 from tests.media import images
 from tests.media.test_images import EXPECTED, scan_extra, scan_json
@@ -138,6 +146,40 @@ def test_find_and_copy_bundles_from_an_image(tmp_path):
     with pytest.raises(GapscanError, match="over the 1000-byte limit"):
         copy_from_media(b, tmp_path / "small.gsb", max_bytes=1000)
     assert not (tmp_path / "small.gsb").exists()
+
+
+def test_find_hashlists_and_read_one_into_a_file_object(tmp_path):
+    import io
+
+    img = tmp_path / "usb.img"
+    with open(img, "wb") as fh:
+        fh.truncate(8 << 20)
+    images.run("mkfs.vfat", img)
+    env = {"MTOOLS_SKIP_CHECK": "1"}
+    payload = images._blob(7, 90_000)
+    src = tmp_path / "l"
+    src.write_bytes(payload)
+    images.run("mmd", "-i", img, "::/lists", "::/lists/deep", env=env)
+    for where in ("::/known.TXT", "::/lists/vics.json", "::/lists/nsrl.db", "::/lists/deep/too-deep.md5",
+                  "::/photo.jpg", "::/gone.hdb", "::/update.gsb"):
+        images.run("mcopy", "-i", img, src, where, env=env)
+    images.run("mdel", "-i", img, "::/gone.hdb", env=env)
+    found = find_hashlists(str(img))
+    assert sorted(f.path_in_volume for f in found) == ["known.TXT", "lists/nsrl.db", "lists/vics.json"]
+    assert [b.path_in_volume for b in find_bundles(str(img))] == ["update.gsb"]
+    deeper = find_files(str(img), (".md5",), 2)
+    assert [f.path_in_volume for f in deeper] == ["lists/deep/too-deep.md5"]
+    out = io.BytesIO()
+    assert read_from_media(deeper[0], out, max_bytes=1 << 20) == len(payload)  # found again at its depth
+    assert out.getvalue() == payload
+    f = next(f for f in found if f.path_in_volume == "lists/vics.json")
+    out = io.BytesIO()
+    assert read_from_media(f, out, max_bytes=1 << 20) == len(payload) and out.getvalue() == payload
+    with pytest.raises(GapscanError, match="over the 1000-byte limit"):
+        read_from_media(f, io.BytesIO(), max_bytes=1000)
+    images.run("mdel", "-i", img, "::/lists/vics.json", env=env)
+    with pytest.raises(GapscanError, match="no longer on"):
+        read_from_media(f, io.BytesIO(), max_bytes=1 << 20)
 
 
 def test_media_watch_lines_say_a_keyboard_is_ignored():
