@@ -16,7 +16,8 @@ work=$(mktemp -d)
 cp "$ovmf_vars" "$work/vars.fd"
 port=$((20000 + RANDOM % 20000))
 accel=()
-[[ -w /dev/kvm ]] && accel=(-enable-kvm -cpu host)
+# Nested KVM here rejects the ARCH_CAPABILITIES MSR that "-cpu host" sets; BOOT_TEST_ACCEL=tcg forces emulation.
+[[ -w /dev/kvm && ${BOOT_TEST_ACCEL:-kvm} == kvm ]] && accel=(-enable-kvm -cpu "host,-arch-capabilities")
 qemu-system-x86_64 -machine q35 -m 2048 -smp 2 "${accel[@]}" -display none -no-reboot \
 	-drive if=pflash,format=raw,readonly=on,file="$ovmf_code" -drive if=pflash,format=raw,file="$work/vars.fd" \
 	-drive file="$img",format=raw,if=virtio,snapshot=on \
