@@ -15,7 +15,7 @@ ovmf_vars=/usr/share/OVMF/OVMF_VARS_4M.fd
 work=$(mktemp -d)
 cp "$ovmf_vars" "$work/vars.fd"
 port=$((20000 + RANDOM % 20000))
-accel=()
+accel=(-cpu max) # TCG: every instruction set extension (numpy 2 needs x86-64-v2)
 # Nested KVM here rejects the ARCH_CAPABILITIES MSR that "-cpu host" sets; BOOT_TEST_ACCEL=tcg forces emulation.
 [[ -w /dev/kvm && ${BOOT_TEST_ACCEL:-kvm} == kvm ]] && accel=(-enable-kvm -cpu "host,-arch-capabilities")
 qemu-system-x86_64 -machine q35 -m 2048 -smp 2 "${accel[@]}" -display none -no-reboot \
