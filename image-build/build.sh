@@ -7,7 +7,8 @@
 #
 # Options:
 #   --mirror URL     Debian mirror (default http://deb.debian.org/debian; a snapshot.debian.org URL makes
-#                    the build repeatable bit for bit together with --lock)
+#                    the build repeatable together with --lock)
+#   --security-mirror URL  Debian security mirror (default http://deb.debian.org/debian-security)
 #   --lock FILE      install exactly the package versions of a previous build's manifest.json
 #   --cache DIR      keep downloaded .deb files here between builds
 #   --allow-smb      let the firewall open outbound TCP 445 to LAN addresses (for scanning SMB shares)
@@ -26,13 +27,15 @@ repo=$(cd "$here/.." && pwd)
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
 die() { echo "build.sh: $*" >&2; exit 2; }
 
-arch="" out="" mirror="http://deb.debian.org/debian" suite="bookworm" lock="" cache="" allow_smb=0
+arch="" out="" mirror="http://deb.debian.org/debian" security_mirror="http://deb.debian.org/debian-security"
+suite="bookworm" lock="" cache="" allow_smb=0
 make_disk=1 keep_rootfs=0
 while (($#)); do
 	case $1 in
 	--arch) arch=${2:-}; shift 2 ;;
 	--out) out=${2:-}; shift 2 ;;
 	--mirror) mirror=${2:-}; shift 2 ;;
+	--security-mirror) security_mirror=${2:-}; shift 2 ;;
 	--lock) lock=${2:-}; shift 2 ;;
 	--cache) cache=${2:-}; shift 2 ;;
 	--allow-smb) allow_smb=1; shift ;;
@@ -133,10 +136,12 @@ hooks+=(
 	--customize-hook="cp -a --no-preserve=ownership '$overlay/.' \"\$1/\""
 	--customize-hook="mkdir -p \"\$1/tmp/gapscan-wheels\" && cp '$wheels'/*.whl '$wheels/requirements.lock' \"\$1/tmp/gapscan-wheels/\""
 	--customize-hook="chroot \"\$1\" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8 SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH /usr/lib/gapscan/image-customize /tmp/gapscan-wheels"
-	--customize-hook="python3 '$here/lib/manifest.py' build --root \"\$1\" --wheels '$wheels' --arch '$arch' --suite '$suite' --mirror '$mirror' --repo '$repo' --out '$out/manifest.json'"
+	--customize-hook="python3 '$here/lib/manifest.py' build --root \"\$1\" --wheels '$wheels' --arch '$arch' --suite '$suite' --mirror '$mirror $security_mirror' --repo '$repo' --out '$out/manifest.json'"
 	--customize-hook="rm -rf \"\$1/tmp/gapscan-wheels\""
 )
 
+# The point release plus its security and stable updates: an appliance must not ship known-fixed holes.
+sources=("deb $mirror $suite main" "deb $mirror $suite-updates main" "deb $security_mirror $suite-security main")
 echo "build.sh: mmdebstrap $suite/$arch (${#packages[@]} packages requested) from $mirror" >&2
 mmdebstrap --mode=root --variant=minbase --architectures="$arch" --components=main \
 	--aptopt='APT::Install-Recommends "false"' --aptopt='APT::Install-Suggests "false"' \
@@ -144,7 +149,7 @@ mmdebstrap --mode=root --variant=minbase --architectures="$arch" --components=ma
 	--dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
 	--dpkgopt='path-include=/usr/share/doc/gapscan/*' \
 	--include="$include" "${hooks[@]}" \
-	"$suite" "$rootfs" "$mirror"
+	"$suite" "$rootfs" "${sources[@]}"
 
 # --- Refuse an image that breaks its own rules ----------------------------------------------------------
 for x in "${excluded[@]}"; do

@@ -80,11 +80,16 @@ def installed_packages(root: Path) -> list[dict[str, str]]:
     return [r for r in status if r.get("Status", "").endswith(" installed")]
 
 
-def index_hashes(root: Path) -> dict[tuple[str, str, str], dict[str, str]]:
+def index_hashes(root: Path, wanted: set[str]) -> dict[tuple[str, str, str], dict[str, str]]:
     """(package, version, arch) -> {sha256, filename, size} from apt's downloaded Packages indexes."""
     found: dict[tuple[str, str, str], dict[str, str]] = {}
     for index in sorted((root / "var/lib/apt/lists").glob("*_Packages*")):
-        for r in parse_deb822(read_index(index)):
+        for paragraph in read_index(index).split("\n\n"):
+            # A whole index is tens of thousands of paragraphs: only parse the installed packages' ones.
+            name = paragraph[9:paragraph.find("\n")] if paragraph.startswith("Package: ") else None
+            if name not in wanted:
+                continue
+            r = parse_deb822(paragraph)[0]
             if "SHA256" in r:
                 found[(r["Package"], r["Version"], r["Architecture"])] = {
                     "sha256": r["SHA256"], "filename": r.get("Filename", ""), "size": r.get("Size", "")}
@@ -110,10 +115,11 @@ def git_commit(repo: Path) -> str | None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     root: Path = args.root
-    hashes = index_hashes(root)
+    installed = installed_packages(root)
+    hashes = index_hashes(root, {r["Package"] for r in installed})
     packages = []
     missing = []
-    for r in sorted(installed_packages(root), key=lambda r: r["Package"]):
+    for r in sorted(installed, key=lambda r: r["Package"]):
         arch = r.get("Architecture", "")
         entry = {"name": r["Package"], "version": r["Version"], "architecture": arch,
                  "source": r.get("Source", r["Package"]).split(" ")[0]}

@@ -9,7 +9,7 @@ import pytest
 from tests.image.conftest import IMAGE_BUILD, OVERLAY, require_tool
 
 SHELL_SCRIPTS = [IMAGE_BUILD / "build.sh", IMAGE_BUILD / "lib/mkdisk.sh", IMAGE_BUILD / "lib/firewall.sh",
-                 IMAGE_BUILD / "lib/check-rootfs.sh", OVERLAY / "usr/lib/gapscan/launch",
+                 IMAGE_BUILD / "lib/check-rootfs.sh", IMAGE_BUILD / "lib/boot-test.sh",
                  OVERLAY / "usr/lib/gapscan/image-customize"]
 
 

@@ -72,3 +72,10 @@ def test_identity_uses_the_web_uis_certificate(tmp_path):
     from appliance.tls import ensure_certificate
 
     assert ensure_certificate(tmp_path)[2] == identity["tls_sha256"]
+
+
+def test_agetty_finds_the_banner():
+    """agetty reads /etc/issue.d only (not /run/issue.d) while /etc/issue exists: a link points at the banner."""
+    link = OVERLAY / "etc/issue.d/gapscan.issue"
+    assert link.is_symlink()
+    assert str(link.readlink()) == "/run/issue.d/gapscan.issue"

@@ -50,7 +50,8 @@ def test_udev_itself_reads_the_rules_without_complaint(tmp_path):
     for f in RULES_DIR.glob("*.rules"):
         (rules / f.name).write_text(f.read_text())
     group = tmp_path / "group"
-    group.write_text(Path("/etc/group").read_text() + "gapscan-media:x:4242:\n")
+    group.write_text(Path("/etc/group").read_text() + "gapscan-media:x:4242:\ngapscan:x:4243:\n"
+                     + ("tss:x:4244:\n" if "\ntss:" not in Path("/etc/group").read_text() else ""))
     control = tmp_path / "control.rules"
     control.write_text('SUBSYSTEM=="block", FROB{x}="1"\n')
 
@@ -145,6 +146,19 @@ def test_internal_disks_keep_their_owner_and_are_never_automounted(media_rules, 
     out = evaluate(media_rules, Event("add", "block", kernel="nvme0n1", env={"ID_BUS": bus, "DEVTYPE": "disk"}))
     assert out.group is None and out.mode is None and out.run == []
     assert out.env["UDISKS_IGNORE"] == "1"
+
+
+@pytest.mark.parametrize("subsystem,kernel,group", [("watchdog", "watchdog", "gapscan"),
+                                                    ("watchdog", "watchdog0", "gapscan"),
+                                                    ("tpmrm", "tpmrm0", "tss")])
+def test_daemon_devices_are_group_accessible(subsystem, kernel, group):
+    out = evaluate(parse(RULES_DIR / "72-gapscan-devices.rules"), Event("add", subsystem, kernel=kernel))
+    assert (out.group, out.mode) == (group, "0660")
+
+
+def test_other_devices_keep_their_owner():
+    out = evaluate(parse(RULES_DIR / "72-gapscan-devices.rules"), Event("add", "tty", kernel="ttyS0"))
+    assert out.group is None
 
 
 def test_non_block_devices_are_untouched(media_rules):
