@@ -34,6 +34,7 @@ from appliance.daemon.worker import DeviceWorker, Job, Observer, status_json
 from appliance.errors import GapscanError
 from appliance.scan.control import ScanController, ScanStatus
 from appliance.selftest import SelfTestReport
+from firmware.systemd_notify import SystemdNotifier
 
 #: How long a manual ``start`` waits for its self-test and for the scan to be recorded.
 START_WAIT = 180.0
@@ -86,6 +87,8 @@ class Daemon(Observer):
         self.last_selftest: SelfTestReport | None = None
         self.panel: Any = None
         self.petter: Any = None
+        self.systemd = SystemdNotifier()
+        self.systemd_petter: Any = None
         self._idle_info: tuple[float, list[tuple[str, int]], str | None, str | None] | None = None
         self._beeped: set[str] = set()
         self._panel_seen: tuple[bool, str | None] | None = None
@@ -108,6 +111,7 @@ class Daemon(Observer):
         self._start_watchdog()
         source_stop = threading.Event()
         self._start_media_source(source_stop)
+        self.systemd.notify("READY=1", "STATUS=serving")
         try:
             self._main_loop()
         finally:
@@ -137,6 +141,7 @@ class Daemon(Observer):
 
     def _shutdown(self, server: CommandServer, source_stop: threading.Event) -> None:
         self.log("daemon.stopping")
+        self.systemd.notify("STOPPING=1", "STATUS=checkpointing scans")
         source_stop.set()
         server.close()
         with self.lock:
@@ -154,8 +159,9 @@ class Daemon(Observer):
             self.panel.set_leds(set())
             time.sleep(0.3)
             self.panel.close()
-        if self.petter is not None:
-            self.petter.stop(magic=True)
+        for petter in (self.petter, self.systemd_petter):
+            if petter is not None:
+                petter.stop(magic=True)
         self.log("daemon.stopped")
 
     # -- parts ---------------------------------------------------------------------------------------
@@ -168,11 +174,14 @@ class Daemon(Observer):
         self.panel = PanelHost(self.panel_port, on_button=lambda name: self.events.put(("button", name))).start()
 
     def _start_watchdog(self) -> None:
+        from firmware.watchdog import Petter, Watchdog
+
+        if self.systemd.watchdog_interval is not None:  # systemd's WatchdogSec: same health gate as the device
+            self.systemd_petter = Petter(self.systemd, self._healthy,
+                                         min(self.watchdog_interval, self.systemd.watchdog_interval)).start()
         if self.watchdog_path in (None, "none", ""):
             self.log("watchdog.disabled")
             return
-        from firmware.watchdog import Petter, Watchdog
-
         dog = Watchdog(self.watchdog_path)
         if not dog.open():
             self.log("watchdog.unavailable", level="warning", message=dog.problem)
