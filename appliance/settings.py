@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.errors import GapscanError
-from appliance.fsutil import write_atomic
+from firmware.atomic import write_atomic
 
 SETTINGS_NAME, KEY_NAME = "settings.json", "settings.key"
 _SHARE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")

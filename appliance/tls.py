@@ -12,7 +12,7 @@ import socket
 from pathlib import Path
 
 from appliance.errors import GapscanError
-from appliance.fsutil import write_atomic
+from firmware.atomic import write_atomic
 
 CERT_NAME, KEY_NAME = "cert.pem", "key.pem"
 

@@ -34,8 +34,8 @@ from appliance.hashlist.importers import ImportStats, detect_format, module_for
 from appliance.hashlist.index import LoadedList
 from appliance.hashlist.model import HashListFormatError, HashRecord, ListInfo
 from appliance.hashlist.sealed import SealedError, read_sealed, write_sealed
+from firmware.atomic import fsync_dir, write_atomic
 from firmware.keystore import Keystore, KeystoreError, NotInitialised, RuntimeToken, TpmError, WrongPassphrase
-from firmware.keystore.atomic import fsync_dir, write_atomic
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 UNLOCK_HINT = ("unlock it with `gapscan unlock` (passphrase or TPM), --passphrase-file FILE, or the "

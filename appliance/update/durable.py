@@ -13,6 +13,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from firmware import atomic
+
 _steps = 0
 
 
@@ -29,33 +31,16 @@ def step(name: str) -> None:
 
 
 def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    step(f"fsync-dir {path.name}")
+    atomic.fsync_dir(path, step=step)
 
 
 def write_file(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     """Write a new file (not atomic by itself) and fsync it."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        step(f"write {path.name}")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(path, mode)
-    step(f"fsync {path.name}")
+    atomic.write_new(path, data, mode=mode, step=step)
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    write_file(tmp, data, mode=mode)
-    os.replace(tmp, path)
-    step(f"rename {path.name}")
-    fsync_dir(path.parent)
+    atomic.write_atomic(path, data, mode=mode, step=step)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from firmware.atomic import write_atomic
 from firmware.keystore import kdf
-from firmware.keystore.atomic import write_atomic
 from firmware.keystore.errors import NotInitialised, TpmError, WrongPassphrase
 from firmware.keystore.tpm import Tpm, tpm_tcti
 

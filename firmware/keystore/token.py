@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from firmware.keystore.atomic import write_atomic
+from firmware.atomic import write_atomic
 from firmware.keystore.errors import KeystoreError
 
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
