@@ -9,7 +9,7 @@ REASONS = frozenset({
     "not-a-file", "read-error", "too-large", "truncated", "malformed", "unexpected-data",
     "missing-signature", "bad-signature", "unknown-key", "revoked-key", "dev-key", "below-threshold",
     "wrong-role", "wrong-product", "wrong-kind", "unsafe-member", "hash-mismatch", "malformed-member",
-    "rollback", "wrong-base", "pending-confirmation", "no-trust-root", "store-unavailable", "store-locked",
+    "rollback", "wrong-base", "pending-confirmation", "no-trust-root", "store-locked",
     "install-failed",
 })
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from appliance.errors import GapscanError
 from appliance.hashlist.model import HashRecord, ListInfo
+from appliance.hashlist.store import HashListStore
 from appliance.update.errors import BundleRefused
 
 HEADER = b"gapscan-records 1\n"
@@ -86,27 +87,17 @@ def validate_member(path: Path, member: str) -> int:
     return sum(1 for _ in iter_records(path, member))
 
 
-def _store_class() -> Any:
-    try:
-        from appliance.hashlist.store import HashListStore
-    except ImportError:
-        raise BundleRefused("store-unavailable", "this build has no encrypted hash-list store "
-                                                 "(appliance.hashlist.store)") from None
-    return HashListStore
-
-
-def open_store(state_dir: Path) -> Any:
+def open_store(state_dir: Path) -> HashListStore:
     """The unlocked store (import needs the key); StoreLocked becomes a refusal that says how to unlock."""
-    cls = _store_class()
     try:
-        return cls.open(state_dir)
+        return HashListStore.open(state_dir)
     except GapscanError as exc:
         raise BundleRefused("store-locked", str(exc)) from None
 
 
 def installed_version(state_dir: Path, name: str) -> int | None:
     """Works on a locked store (metadata only)."""
-    return _store_class()(state_dir).installed_version(name)
+    return HashListStore(state_dir).installed_version(name)
 
 
 def install(state_dir: Path, *, name: str, kind: str, version: int, base: int | None, source: str,

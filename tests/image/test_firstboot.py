@@ -8,8 +8,6 @@ import re
 import subprocess
 import sys
 
-import pytest
-
 from tests.conftest import gapscan_env
 from tests.image.conftest import OVERLAY
 
@@ -64,7 +62,6 @@ def test_banner_without_identity_is_a_clear_error(tmp_path):
 
 
 def test_identity_uses_the_web_uis_certificate(tmp_path):
-    pytest.importorskip("appliance.tls", reason="appliance.tls (web area, issue 6) is not on this branch yet")
     result = subprocess.run([sys.executable, str(FIRSTBOOT), "identity", "--state-dir", str(tmp_path)],
                             capture_output=True, text=True, timeout=60, env=gapscan_env(tmp_path))
     assert result.returncode == 0, result.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from appliance.update.build import build_bundle, write_signed
 from appliance.update.keys import SigningKey
 from appliance.update.state import provision_root
 from appliance.update.trust import ROLES, TrustRoot, build_root
-from tests.update.standin_store import install_if_needed
 
 SIGNED_AT = 1_790_000_000  # 2026-09-21
 
@@ -31,16 +29,10 @@ def store_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture(autouse=True)
-def hashlist_store(monkeypatch: pytest.MonkeyPatch, store_env: dict[str, str]) -> Iterator[None]:
-    """The real encrypted store when this branch has it (unlocked by passphrase), else the stand-in."""
-    from appliance.update import hashlists
-
-    original = hashlists._store_class
-    if not install_if_needed():
-        for key, value in store_env.items():
-            monkeypatch.setenv(key, value)
-    yield
-    hashlists._store_class = original  # type: ignore[assignment]
+def hashlist_store(monkeypatch: pytest.MonkeyPatch, store_env: dict[str, str]) -> None:
+    """The real encrypted store, unlocked by passphrase for every update test."""
+    for key, value in store_env.items():
+        monkeypatch.setenv(key, value)
 
 
 @dataclass
@@ -143,7 +135,7 @@ def installed_template(tmp_path_factory: pytest.TempPathFactory, session_keys: d
     """Built once: a state dir with the vendor's root, software v1 and hash list vic v1 installed from bundles."""
     from unittest import mock
 
-    from appliance.update import apply_bundle, hashlists
+    from appliance.update import apply_bundle
 
     base = tmp_path_factory.mktemp("installed-template")
     (base / "vendor").mkdir()
@@ -154,13 +146,10 @@ def installed_template(tmp_path_factory: pytest.TempPathFactory, session_keys: d
     state.mkdir()
     env = {"GAPSCAN_PASSPHRASE": "update-tests-passphrase", "GAPSCAN_TPM_TCTI": "none",
            "GAPSCAN_RUNTIME_DIR": str(base / "runtime")}
-    original = hashlists._store_class
     with mock.patch.dict(os.environ, env):
-        install_if_needed()
         provision_root(state, root.to_bytes(), production=False)
         apply_bundle(vendor.software(1), state_dir=state, actor="setup")
         apply_bundle(vendor.hashlist(1, digest_lines(5)), state_dir=state, actor="setup")
-    hashlists._store_class = original  # type: ignore[assignment]
     return state
 
 

@@ -1,17 +1,15 @@
 """The installer process the power-cut tests SIGKILL: ``gapscan bundle apply`` without the CLI's other commands.
 
 Calls the same code as ``gapscan --state-dir S bundle apply X`` (appliance.cli.commands.bundle.run_apply),
-but imports only the update engine, so each of the many killed runs starts fast. Uses the stand-in
-hash-list store only while the real one is missing. With ``GAPSCAN_TEST_STEP_OS=1`` every os.fsync,
-os.replace and os.rename of any module (the real hash-list store's own writes too) is a kill point.
+but imports only the update engine, so each of the many killed runs starts fast. With
+``GAPSCAN_TEST_STEP_OS=1`` every os.fsync, os.replace and os.rename of any module (the hash-list store's own
+writes too) is a kill point.
 """
 
 import argparse
 import os
 import sys
 from pathlib import Path
-
-from tests.update.standin_store import install_if_needed
 
 
 def _kill_points_on_os_calls() -> None:
@@ -34,7 +32,6 @@ def _kill_points_on_os_calls() -> None:
 
 
 if __name__ == "__main__":
-    install_if_needed()
     if os.environ.get("GAPSCAN_TEST_STEP_OS") == "1":
         _kill_points_on_os_calls()
     from appliance.cli.commands.bundle import run_apply

@@ -1,8 +1,5 @@
-"""Hash-list bundles feed the hash-list store: full lists, deltas, and the next ``gapscan scan`` uses them.
-
-The in-process tests run against the real encrypted store once it is on this branch, else against the
-stand-in (tests/update/standin_store.py, why: the store is built on another branch). The end-to-end scan
-test needs the real store and is skipped until the lead merges it."""
+"""Hash-list bundles feed the encrypted hash-list store: full lists, deltas, and the next ``gapscan scan``
+uses them."""
 
 from __future__ import annotations
 
@@ -12,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from appliance.update import apply_bundle, hashlists
+from appliance.hashlist.store import HashListStore
+from appliance.update import apply_bundle
 from tests.conftest import GapscanRunner
 from tests.update.conftest import Vendor, digest_lines
 
 
 def counts(state_dir: Path) -> dict[str, tuple[int, dict[str, int]]]:
-    return {m.name: (m.version, dict(m.counts)) for m in hashlists._store_class()(state_dir).metadata()}
+    return {m.name: (m.version, dict(m.counts)) for m in HashListStore(state_dir).metadata()}
 
 
 def test_full_list_then_delta(appliance: Path, vendor: Vendor) -> None:
@@ -54,7 +52,6 @@ def test_records_format_is_strict(tmp_path: Path) -> None:
 
 def test_applied_list_is_used_by_the_next_scan(gapscan: GapscanRunner, appliance: Path, vendor: Vendor,
                                                tmp_path: Path, store_env: dict[str, str]) -> None:
-    pytest.importorskip("appliance.hashlist.store", reason="the encrypted store arrives with the hashlist branch")
     media = tmp_path / "media"
     media.mkdir()
     (media / "known.bin").write_bytes(b"known content from a hash list bundle")

@@ -14,7 +14,6 @@ from tests.web.conftest import PASSPHRASE, Client
 
 
 def test_hash_list_import_shows_metadata_only_and_remove(admin: Client, state_dir: Path) -> None:
-    pytest.importorskip("appliance.hashlist.store", reason="hash-list store (issue 3) not on this branch")
     import hashlib
 
     digests = [hashlib.sha256(f"entry-{i}".encode()).hexdigest() for i in range(7)]
@@ -34,7 +33,6 @@ def test_hash_list_import_shows_metadata_only_and_remove(admin: Client, state_di
 
 
 def test_garbage_bundle_is_refused_with_its_reason(admin: Client) -> None:
-    pytest.importorskip("appliance.update", reason="update engine (issue 7) not on this branch")
     r = admin.post("/updates/upload", {"bundle": (io.BytesIO(b"not a bundle at all" * 10), "x.gapscan")},
                    content_type="multipart/form-data", follow_redirects=True)
     page = r.get_data(as_text=True)
@@ -46,8 +44,6 @@ def test_garbage_bundle_is_refused_with_its_reason(admin: Client) -> None:
 def test_signed_hash_list_bundle_is_verified_shown_then_applied(admin: Client, state_dir: Path,
                                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                                   ) -> None:
-    pytest.importorskip("appliance.update", reason="update engine (issue 7) not on this branch")
-    pytest.importorskip("appliance.hashlist.store", reason="hash-list store (issue 3) not on this branch")
     import hashlib
 
     from appliance.update.build import build_bundle
@@ -78,13 +74,16 @@ def test_signed_hash_list_bundle_is_verified_shown_then_applied(admin: Client, s
     token = re.findall(r'name="token" value="([^"]+)"', r.get_data(as_text=True))[-1]
     r = admin.post("/updates/apply", {"token": token, "confirm": "yes"}, follow_redirects=True)
     assert "Update installed" in r.get_data(as_text=True), r.get_data(as_text=True)[-1500:]
+    from appliance.audit import AuditLog
+
+    with AuditLog.in_state_dir(state_dir) as log:  # one record per apply, written by the update engine
+        assert [r.outcome for r in log.records() if r.action == "update.apply"] == ["ok"]
     lists = admin.get("/hashlists").get_data(as_text=True)
     assert "vic" in lists and "md5: 5" in lists
 
 
 def test_hash_list_import_from_an_attached_usb_drive(admin: Client, state_dir: Path, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("appliance.hashlist.store", reason="hash-list store (issue 3) not on this branch")
     import hashlib
 
     from appliance.media import AttachedDrive
@@ -124,7 +123,6 @@ def test_hash_list_import_from_an_attached_usb_drive(admin: Client, state_dir: P
 
 
 def test_hash_list_upload_is_spooled_to_ram_not_a_temp_file(admin: Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("appliance.hashlist.store", reason="hash-list store (issue 3) not on this branch")
     import werkzeug.wrappers.request
 
     def no_disk(*a: object, **kw: object) -> None:

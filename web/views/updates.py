@@ -14,7 +14,7 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from appliance.media import attached_media, copy_from_media, find_bundles
-from appliance.update import apply_bundle, verify_bundle
+from appliance.update import BundleRefused, apply_bundle, verify_bundle
 from web.common import audit, notice, state_dir
 from web.security import requires
 from web.services import Unavailable
@@ -116,14 +116,14 @@ def apply() -> Response:
         notice("Nothing to apply: verify the bundle again.", "error")
         return redirect(url_for("updates.index"), 303)
     path, verified = item
-    try:
+    try:  # apply_bundle writes the audit record of every install and refusal itself
         result = apply_bundle(path, state_dir=state_dir(), actor=g.user.username)
-    except Exception as exc:
-        reason = getattr(exc, "reason", type(exc).__name__)
-        audit("update.apply", outcome="refused", reason=reason, message=str(exc), **_describe(verified))
-        notice(f"Update refused ({reason}): {exc}", "error")
+    except BundleRefused as exc:
+        notice(f"Update refused ({exc.reason}): {exc}", "error")
+    except Exception as exc:  # not a refusal the engine recorded (e.g. the store locked before install)
+        audit("update.apply", outcome="failed", error=type(exc).__name__, message=str(exc), **_describe(verified))
+        notice(f"Update failed: {exc}", "error")
     else:
-        audit("update.apply", action_taken=result.action, detail=result.detail, **_describe(verified))
         notice(f"Update {result.action}: {result.detail}")
     finally:
         shutil.rmtree(path.parent, ignore_errors=True)
