@@ -33,7 +33,8 @@ from appliance.daemon.server import CommandServer, DaemonAlreadyRunning
 from appliance.daemon.worker import DeviceWorker, Job, Observer, status_json
 from appliance.errors import GapscanError
 from appliance.scan.control import ScanController, ScanStatus
-from appliance.selftest import SelfTestReport
+from appliance.selftest import SelfTestReport, run_selftest
+from appliance.update import load_slots, mark_good
 from firmware.systemd_notify import SystemdNotifier
 
 #: How long a manual ``start`` waits for its self-test and for the scan to be recorded.
@@ -112,11 +113,28 @@ class Daemon(Observer):
         source_stop = threading.Event()
         self._start_media_source(source_stop)
         self.systemd.notify("READY=1", "STATUS=serving")
+        threading.Thread(target=self._confirm_release, name="confirm-release", daemon=True).start()
         try:
             self._main_loop()
         finally:
             self._shutdown(server, source_stop)
         return 0
+
+    def _confirm_release(self) -> None:
+        """A software release on trial (A/B update) is confirmed only once this daemon serves and every hash
+        path passes the self-test; until then the boot counter lets ``gapscan bundle boot`` fall back."""
+        try:
+            if not load_slots(self.state_dir).get("pending"):
+                return
+            report = run_selftest(self.state_dir, check_store=False)  # the store may still be locked at boot
+            if report.passed:
+                mark_good(self.state_dir)
+                self.log("software.confirmed", message="release on trial passed the self-test: marked good")
+            else:
+                self.log("software.unconfirmed", level="error", failed=[c.name for c in report.failures],
+                         message="release on trial failed the self-test: not marked good; it falls back")
+        except Exception as exc:  # confirming is best effort: an unconfirmed release falls back by design
+            self.log("software.unconfirmed", level="error", error=f"{type(exc).__name__}: {exc}")
 
     def request_stop(self, signum: int | None = None) -> None:
         self.stopping.set()

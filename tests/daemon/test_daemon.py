@@ -297,3 +297,18 @@ def test_auto_scan_follows_the_web_settings(start_daemon, state_dir, tmp_path):
     time.sleep(1.0)
     assert d.wait_drive("/dev/sdh", lambda dr: dr["state"] == "announced")["scans"] == []
     assert d.stop() == 0
+
+
+def test_a_release_on_trial_is_marked_good_once_the_daemon_passes_its_selftest(start_daemon, state_dir):
+    from appliance.update.software import load_slots, save_slots
+
+    # The A/B state right after a software bundle switched to slot b and `gapscan bundle boot` counted a boot.
+    save_slots(state_dir, {**load_slots(state_dir), "current": "b", "previous": "a", "pending": True, "boots": 1})
+    d = start_daemon()
+    deadline = time.monotonic() + 60
+    while load_slots(state_dir)["pending"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    slots = load_slots(state_dir)
+    assert (slots["current"], slots["pending"], slots["boots"]) == ("b", False, 0)
+    assert any(r.get("event") == "software.confirmed" for r in d.log_records())
+    assert d.stop() == 0
