@@ -120,6 +120,18 @@ class ScanSource:
         self.name = inner.name
         self.gone: str | None = None
         self.before: Fingerprint | None = None if full_max is None else fingerprint(path, full_max=full_max)
+        #: Hashing may run in forked workers when the inner source allows it (a MediaGone raised there reaches
+        #: the scan through the worker's result: the job hands it to :meth:`note_gone`).
+        self.fork_safe = bool(getattr(inner, "fork_safe", False))
+        self._forkable = getattr(inner, "forkable", None)
+
+    def forkable(self, entry: Entry) -> bool:
+        """May a forked hashing worker open this entry (see the inner source's ``forkable``)?"""
+        return self._forkable is None or bool(self._forkable(entry))
+
+    def note_gone(self, exc: MediaGone) -> None:
+        if self.gone is None:
+            self.gone = str(exc)
 
     def describe(self) -> dict[str, object]:
         info = self._inner.describe()
