@@ -132,6 +132,8 @@ class ScanJob:
         run: list[Entry] = []
         run_files = RUN_FILES if self._processes else 1
         run_bytes = 0
+        # With worker processes, entries a forked copy of the source cannot open go to a thread of this process.
+        forkable = getattr(self.source, "forkable", None) if self._processes else None
         hasher = FileHasher(self.source, self.matcher, self.options.policy, analyzers=self.analyzers,
                             cancelled=self._cancel.is_set)
 
@@ -157,7 +159,10 @@ class ScanJob:
                 wait((fut,), timeout=left)
             try:
                 results = fut.result()
-            except MediaGone:  # the medium vanished under this run: record none of it, end the scan interrupted
+            except MediaGone as exc:  # the medium vanished under this run: record none of it, end interrupted
+                note = getattr(self.source, "note_gone", None)
+                if note is not None:  # raised in a forked worker, whose copy of the source noted it
+                    note(exc)
                 self._cancel.set()
                 return
             batch.extend(_Done(e, r) for e, r in zip(entries, results, strict=True) if r.status != "aborted")
@@ -175,6 +180,14 @@ class ScanJob:
                         if resuming and self.store.has_file(scan_id, entry.path):
                             continue
                         state.current = entry.path
+                        if forkable is not None and not forkable(entry):  # e.g. an archive member
+                            if run:
+                                pending.append((run, pool.submit(run)))
+                                run, run_bytes = [], 0
+                            pending.append(([entry], pool.submit([entry], in_process=True)))
+                            while len(pending) >= window or (pending and pending[0][1].done()):
+                                collect()
+                            continue
                         run.append(entry)
                         run_bytes += entry.size
                         if len(run) >= run_files or run_bytes >= RUN_BYTES:

@@ -18,7 +18,7 @@ import getpass
 import io
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from appliance.errors import GapscanError
@@ -109,6 +109,10 @@ def finish_scan_source(source: Source, store: Any, scan_id: str) -> dict[str, An
         source.close()
 
 
+def _always(_entry: Entry) -> bool:
+    return True
+
+
 class ScanSource:
     """The source a scan walks: remembers why the medium vanished (MediaGone) and, for a device or image,
     fingerprints it when opened and again when the scan is over."""
@@ -120,6 +124,16 @@ class ScanSource:
         self.name = inner.name
         self.gone: str | None = None
         self.before: Fingerprint | None = None if full_max is None else fingerprint(path, full_max=full_max)
+        #: Hashing may run in forked workers when the inner source allows it (a MediaGone raised there reaches
+        #: the scan through the worker's result: the job hands it to :meth:`note_gone`).
+        self.fork_safe = bool(getattr(inner, "fork_safe", False))
+        #: May a forked hashing worker open this entry? The inner source's answer (asked once per file, so bound
+        #: directly rather than wrapped).
+        self.forkable: Callable[[Entry], bool] = getattr(inner, "forkable", _always)
+
+    def note_gone(self, exc: MediaGone) -> None:
+        if self.gone is None:
+            self.gone = str(exc)
 
     def describe(self) -> dict[str, object]:
         info = self._inner.describe()

@@ -3,7 +3,9 @@
 hashlib releases the GIL only inside large updates, so a tree of small files hashed by threads spends most of
 its time queueing for the GIL (per-file Python work: open, sniff, digests). Forked worker processes each have
 their own interpreter and keep every core busy. A source opts in with ``fork_safe = True`` (it holds no
-connection or handle that a forked copy would share); any analyzer (PDQ may drive a GPU, which does not
+connection or handle that a forked copy would share); a source whose entries are not all openable in a forked
+copy (archive members hold the open archive) says which are with ``forkable(entry)``, and the others are hashed
+by a thread of the scan process; any analyzer (PDQ may drive a GPU, which does not
 survive ``fork``) keeps the scan on threads.
 """
 
@@ -66,15 +68,22 @@ class HashPool:
         self.processes = processes
         self._hasher = hasher
         self._executor: Executor
+        self._threads: ThreadPoolExecutor | None = None  # with processes: for entries no fork may open
+        self._workers = workers
         if processes:
             self._executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                                  initializer=_child_init, initargs=(hasher, os.getpid()))
         else:
             self._executor = ThreadPoolExecutor(workers, thread_name_prefix="gapscan-hash")
 
-    def submit(self, entries: list[Entry]) -> Future[list[FileResult]]:
+    def submit(self, entries: list[Entry], *, in_process: bool = False) -> Future[list[FileResult]]:
+        """Hash ``entries``; ``in_process``: in a thread of this process even when the pool forks workers."""
         if not self.processes:
             return self._executor.submit(self._hasher.hash_run, entries)
+        if in_process:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(self._workers, thread_name_prefix="gapscan-hash")
+            return self._threads.submit(self._hasher.hash_run, entries)
         done: Future[list[FileResult]] = Future()
         packed = self._executor.submit(_child_hash_run, pack_entries(entries))
         lists = self._hasher.matcher.lists
@@ -93,6 +102,8 @@ class HashPool:
 
     def __exit__(self, *exc: object) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._threads is not None:
+            self._threads.shutdown(wait=True, cancel_futures=True)
 
 
 def _child_init(hasher: FileHasher, scan_pid: int) -> None:

@@ -114,6 +114,14 @@ class ArchiveSource:
         self._inner = inner
         self.limits = limits or ArchiveLimits()
         self.name = inner.name
+        #: Forked hashing workers may open the inner source's files (archive members stay in the scan process:
+        #: their refs hold the open archive, which does not cross a process boundary).
+        self.fork_safe = bool(getattr(inner, "fork_safe", False))
+
+    @staticmethod
+    def forkable(entry: Entry) -> bool:
+        """May a forked hashing worker open this entry? Not an archive member (see ``fork_safe``)."""
+        return not isinstance(entry.ref, (_ZipRef, _TarRef))
 
     def describe(self) -> dict[str, object]:
         return {**self._inner.describe(), "archives": self.limits.to_json()}

@@ -30,6 +30,8 @@ _NOATIME = getattr(os, "O_NOATIME", 0)
 _SHORT_PATH = 3800
 #: File descriptors kept free for hashing workers, SQLite and the rest of the process.
 _FD_RESERVE = 256
+_NO_FLAGS: frozenset[str] = frozenset()
+_SPARSE = frozenset({"sparse"})
 
 
 def _kind_of(mode: int) -> EntryKind:
@@ -185,12 +187,12 @@ class LocalDirSource:
 
     # -- internals -------------------------------------------------------------------------------
     def _entry(self, rel: bytes, kind: EntryKind, st: os.stat_result) -> Entry:
-        flags: frozenset[str] = frozenset()
+        flags = _NO_FLAGS
         ref = None
         if kind is EntryKind.FILE:
             allocated = getattr(st, "st_blocks", 0) * 512
             if st.st_size > 0 and allocated < st.st_size // 2:
-                flags = frozenset({"sparse"})
+                flags = _SPARSE
             ref = _FileRef(tuple(rel.split(b"/")), st.st_dev, st.st_ino)
         return Entry(rel, kind, size=st.st_size if kind is EntryKind.FILE else 0,
                      mtime=st.st_mtime, flags=flags, ref=ref)

@@ -148,3 +148,12 @@ def test_progress_display_on_a_terminal_quiet_otherwise(state_dir, planted):
     assert proc.returncode == 1
     assert "files" in drawn and "hits" in drawn
     assert stdout.count("HIT ") == len(planted.planted)  # hits and summary still go to stdout
+
+
+def test_report_command_formats_match_the_writers() -> None:
+    """The ``report`` command spells out its --format choices (so the CLI parser need not import the writers)."""
+    from appliance.cli.commands import report
+    from appliance.results import reports
+
+    assert report.FORMATS == reports.FORMATS
+    assert set(reports.WRITERS) == set(report.FORMATS)

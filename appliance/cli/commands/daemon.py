@@ -6,7 +6,7 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from appliance.daemon.service import add_arguments
+    from appliance.daemon.args import add_arguments
 
     p = sub.add_parser("daemon", help="run the appliance service (gapscand) in the foreground",
                        description="Watch for drives, queue scans per device, drive the front panel and the "
