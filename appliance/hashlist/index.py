@@ -141,11 +141,12 @@ class ExactIndex:
         qp = np.ascontiguousarray(rows[:, :PREFIX]).view(">u8").ravel().astype(np.uint64)
         prefix = self._prefix
         pos = np.empty(m, dtype=np.int64)
+        same = np.empty(m, dtype=bool)
         for s0 in range(0, m, CHUNK):
             q = qp[s0:s0 + CHUNK]
             k = len(q)
-            lo = self._starts[q >> self._shift].astype(np.int64)
-            base = lo - 1  # last entry known to be below the query (virtual -1 at the bucket start)
+            base = self._starts[q >> self._shift].astype(np.int64)
+            base -= 1  # last entry known to be below the query (virtual -1 at the bucket start)
             probe = np.empty(k, dtype=np.int64)
             v = np.empty(k, dtype=np.uint64)
             below = np.empty(k, dtype=bool)
@@ -158,8 +159,10 @@ class ExactIndex:
                 np.copyto(base, probe, where=below)
             base += 1  # first entry not below the query (its bucket's first entry of a larger prefix, or n)
             pos[s0:s0 + k] = base
-        found_p = np.take(prefix, pos, mode="clip")
-        cand = np.flatnonzero((found_p == qp) & (pos < n))  # only these can match: compare their remaining bytes
+            np.take(prefix, base, out=v, mode="clip")  # still in cache: the chunk's last steps read it
+            np.equal(v, q, out=same[s0:s0 + k])
+        same &= pos < n
+        cand = np.flatnonzero(same)  # only these can match: compare their remaining bytes
         at = pos[cand]
         want_p = qp[cand]
         want_r = np.ascontiguousarray(rows[cand, PREFIX:]).view(f"S{self.width - PREFIX}").ravel()
