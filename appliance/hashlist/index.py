@@ -18,7 +18,7 @@ NO_LABEL = np.uint32(0xFFFFFFFF)
 PREFIX = 8  # bytes of each digest held as a native uint64 (the binary-search key)
 BUCKET_MEAN = 8  # the radix table has 2^k buckets with 8..16 entries on average (<= 0.5 byte per entry) ...
 WIDE_BUCKET_MEAN = 16  # ... or 16..32 (<= 0.25 byte) beside a 2-byte label payload, to stay within 1.15 x raw
-CHUNK = 1 << 12  # queries searched together: the cache lines one chunk touches stay in cache between steps
+CHUNK = 1 << 13  # queries searched together: the cache lines one chunk touches stay in cache between steps
 
 
 def payload_dtype(label_count: int) -> np.dtype | None:
