@@ -166,22 +166,30 @@ class ExactIndex:
         at = pos[cand]
         want_p = qp[cand]
         want_r = np.ascontiguousarray(rows[cand, PREFIX:]).view(f"S{self.width - PREFIX}").ravel()
-        found_at = np.full(len(cand), -1, dtype=np.int64)
-        active = np.arange(len(cand))
-        while len(active):  # more than one pass only where several entries share an 8-byte prefix
+        found_at = self._confirm(at, want_p, want_r)
+        sel = found_at >= 0
+        hits = cand[sel]
+        out[hits] = self._payload[found_at[sel]] if self._payload is not None else 0
+        return out
+
+    def _confirm(self, at: np.ndarray, want_p: np.ndarray, want_r: np.ndarray) -> np.ndarray:
+        """Each candidate's entry index, or -1: from its first position ``at`` with an equal 8-byte prefix,
+        compare the remaining bytes, stepping on only where several entries share that prefix."""
+        n = len(self._prefix)
+        at = at.copy()
+        found_at = np.full(len(at), -1, dtype=np.int64)
+        active = np.arange(len(at))
+        while len(active):
             p = at[active]
             keep = p < n
             active, p = active[keep], p[keep]
-            keep = prefix[p] == want_p[active]
+            keep = self._prefix[p] == want_p[active]
             active, p = active[keep], p[keep]
             hit = self._rest[p] == want_r[active]
             found_at[active[hit]] = p[hit]
             active = active[~hit]
             at[active] += 1
-        sel = found_at >= 0
-        hits = cand[sel]
-        out[hits] = self._payload[found_at[sel]] if self._payload is not None else 0
-        return out
+        return found_at
 
     def lookup_searchsorted(self, queries: np.ndarray | bytes) -> np.ndarray:
         """The previous lookup (sort the queries, one ``searchsorted`` over the whole array); kept as a
@@ -200,18 +208,7 @@ class ExactIndex:
         cand = np.flatnonzero(self._prefix[pos] == qs)  # only these can match: compare their remaining bytes
         at = pos[cand]
         want_p, want_r = qs[cand], qr[order[cand]]
-        found_at = np.full(len(cand), -1, dtype=np.int64)
-        active = np.arange(len(cand))
-        while len(active):  # more than one pass only where several entries share an 8-byte prefix
-            p = at[active]
-            keep = p < n
-            active, p = active[keep], p[keep]
-            keep = self._prefix[p] == want_p[active]
-            active, p = active[keep], p[keep]
-            hit = self._rest[p] == want_r[active]
-            found_at[active[hit]] = p[hit]
-            active = active[~hit]
-            at[active] += 1
+        found_at = self._confirm(at, want_p, want_r)
         sel = found_at >= 0
         rows = order[cand[sel]]
         out[rows] = self._payload[found_at[sel]] if self._payload is not None else 0
