@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import threading
 
 from appliance.hashlist.index import Matcher
 from appliance.hashlist.loading import load_list_file
@@ -41,15 +42,32 @@ def test_truncated_image_mid_scan_is_interrupted_and_resume_finishes(tmp_path, s
     context = {"hashlists": [str(hashlist)], "lenient": False,
                "media": {"mount": False, "archives": True, "fingerprint": "auto"}}
     source = open_scan_source(str(image), context)
-    inner_walk = source.walk
+    inner_walk, inner_open = source.walk, source.open
+    hashed = threading.Semaphore(0)  # released as each file's read finishes
+
+    def open_and_count(entry):  # type: ignore[no-untyped-def]
+        stream = inner_open(entry)
+        close = stream.close
+
+        def close_and_count() -> None:
+            close()
+            hashed.release()
+
+        stream.close = close_and_count
+        return stream
 
     def walk_then_yank():
         for i, entry in enumerate(inner_walk()):
             if i == 15:
+                # The pull comes once a few files are hashed: the hashing threads run behind the walk, so
+                # without this wait the pull could land before any read and leave nothing to keep.
+                for _ in range(5):
+                    assert hashed.acquire(timeout=30)
                 os.truncate(image, 0)  # the drive is pulled
             yield entry
 
     source.walk = walk_then_yank  # type: ignore[method-assign]
+    source.open = open_and_count  # type: ignore[method-assign]
     loaded, _ = load_list_file(hashlist)
     with ResultStore.in_state_dir(state_dir) as store:
         job = ScanJob(source, Matcher([loaded]), store, ScanOptions(workers=2))
