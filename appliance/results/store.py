@@ -118,8 +118,17 @@ class ResultStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
         self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        if not self._schema_ready():  # only a new database is written to here: opening one that a running
+            # (or stopped) scan holds a write lock on must not wait for that lock just to read it
+            self._db.executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def _schema_ready(self) -> bool:
+        try:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.OperationalError:  # no meta table yet
+            return False
+        return row is not None and row[0] == str(SCHEMA_VERSION)
 
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> ResultStore:
