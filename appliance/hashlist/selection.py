@@ -50,11 +50,9 @@ def _passphrase() -> str | None:
     path = _PASSPHRASE_FILE[0]
     if path is None:
         return None
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise GapscanError(f"cannot read passphrase file {str(path)!r}: {exc.strerror or exc}") from None
-    return lines[0] if lines and lines[0] else None
+    from appliance.hashlist.store import read_passphrase_file  # the store loads only when it is used
+
+    return read_passphrase_file(path)
 
 
 def load_scan_lists(context: dict[str, Any], state_dir: Path) -> list[LoadedList]:

@@ -16,7 +16,7 @@ from appliance.audit import AuditLog
 from appliance.cli import EXIT_OK
 from appliance.config import resolve_state_dir
 from appliance.errors import GapscanError
-from appliance.hashlist.store import HashListStore, StoreLocked
+from appliance.hashlist.store import HashListStore, StoreLocked, read_passphrase_file
 
 
 def add_passphrase_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,13 +28,10 @@ def passphrase_from_args(args: argparse.Namespace) -> str | None:
     path: Path | None = getattr(args, "passphrase_file", None)
     if path is None:
         return None
-    try:
-        text = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise GapscanError(f"cannot read passphrase file {str(path)!r}: {exc.strerror or exc}") from None
-    if not text or not text[0]:
+    passphrase = read_passphrase_file(path)
+    if passphrase is None:
         raise GapscanError(f"passphrase file {str(path)!r} is empty")
-    return text[0]
+    return passphrase
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
