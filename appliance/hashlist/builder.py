@@ -237,11 +237,13 @@ class ListBuilder:
                 ids = table[batch.label_ids]
         for k, alg in enumerate(batch.algorithms):
             sel = None if batch.row_alg is None else batch.row_alg == k
-            if sel is not None and not sel.any():
-                continue
-            sizes = batch.sizes if sel is None or batch.sizes is None else batch.sizes[sel]
             alg_ids = ids if sel is None or ids is None else ids[sel]
-            self.add_arrays(alg, batch.digests[k], alg_ids, sizes)
+            self._partitions(alg).add(batch.digests[k], alg_ids)
+        if batch.algorithms:  # sizes once per row, not once per algorithm
+            if batch.sizes is None:
+                self.all_sized = False
+            else:
+                self._add_sizes(batch.sizes)
 
     def _add_sizes(self, sizes: np.ndarray) -> None:
         if not self.all_sized:
@@ -260,7 +262,7 @@ class ListBuilder:
         """Merge the pending sizes into the sorted unique set (one copy of the set, no concatenated sort)."""
         if not self._pending_sizes:
             return
-        new = np.unique(np.concatenate(self._pending_sizes))
+        new = _sorted_unique(np.concatenate(self._pending_sizes))
         self._pending_sizes, self._pending_count = [], 0
         base = self._sizes
         if len(base):
@@ -295,6 +297,15 @@ class ListBuilder:
             arrays.pdq_radii = np.frombuffer(self._pdq_radii, dtype=np.int16).copy()
         arrays.categories = category_counts(arrays)
         return arrays
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` by sorting in place (NumPy 2's hash-based unique is several times slower on ints)."""
+    values.sort()
+    keep = np.empty(len(values), dtype=bool)
+    keep[:1] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
 
 
 def compact_sizes(sizes: np.ndarray | None) -> np.ndarray | None:

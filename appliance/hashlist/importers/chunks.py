@@ -35,6 +35,12 @@ for _i, _c in enumerate(b"0123456789abcdef"):
 for _i, _c in enumerate(b"ABCDEF"):
     HEX_VALUE[_c] = 10 + _i
 IS_HEX = HEX_VALUE >= 0
+# Two hex characters read as one little-endian uint16 (first character in the low byte) -> their byte value,
+# or 0xFFFF when either is not hex: one table look-up per digest byte.
+_FIRST, _SECOND = np.arange(1 << 16) & 0xFF, np.arange(1 << 16) >> 8
+HEX_PAIR = np.where(IS_HEX[_FIRST] & IS_HEX[_SECOND],
+                    (HEX_VALUE[_FIRST].astype(np.int32) << 4) | HEX_VALUE[_SECOND], 0xFFFF).astype(np.uint16)
+del _FIRST, _SECOND
 IS_DIGIT = _table(b"0123456789")
 IS_ALNUM = _table(b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 PRINTABLE = _table(bytes(range(0x20, 0x7F)) + b"\t\r\n")  # plain ASCII lines: str and bytes rules agree
@@ -95,31 +101,68 @@ class Lines:
         past every ``at``: the classes used all include the final LF)."""
         return positions[np.searchsorted(positions, at)]
 
-    def hex_bytes(self, starts: np.ndarray, width: int) -> np.ndarray:
-        """``width``-byte digests from the hex text at ``starts`` (already checked to be hex): n × width uint8."""
-        idx = starts[:, None] + np.arange(2 * width)
-        nib = HEX_VALUE[self.arr[idx]].astype(np.uint8)
-        return (nib[:, 0::2] << 4) | nib[:, 1::2]
+    def windows(self, starts: np.ndarray, width: int) -> np.ndarray:
+        """The ``width`` bytes at each of ``starts`` (all inside the chunk): an n × width copy, row by row."""
+        return np.lib.stride_tricks.sliding_window_view(self.arr, width)[starts]
 
-    def is_hex_run(self, nonhex: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> bool:
-        """Is every ``starts[i]`` .. ``ends[i]`` all hex (``nonhex``: offsets of the non-hex bytes)?"""
-        return bool((self.next_at(nonhex, starts) >= ends).all())
+    def hex_bytes(self, starts: np.ndarray, width: int) -> np.ndarray | None:
+        """``width``-byte digests from the ``2·width`` hex characters at ``starts`` (n × width uint8), or None
+        when any of those characters is not hex."""
+        pairs = self.windows(starts, 2 * width).view("<u2")
+        values = HEX_PAIR[pairs]
+        if len(values) and values.max() > 0xFF:
+            return None
+        return values.astype(np.uint8)
 
-    def decimal(self, nondigit: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
+    def decimal(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
         """The decimal numbers at ``starts`` .. ``ends`` (int64), or None unless every field is 1..18 ASCII
         digits."""
+        if not len(starts):
+            return np.zeros(0, dtype=np.int64)
         lengths = ends - starts
-        if len(lengths) and (lengths.min() < 1 or lengths.max() > MAX_DIGITS):
+        width = int(lengths.max())
+        if lengths.min() < 1 or width > MAX_DIGITS:
             return None
-        if not (self.next_at(nondigit, starts) >= ends).all():
+        at = ends - width  # right-aligned windows; the bytes before a field are masked off
+        if at.min() < 0:  # a field near the chunk's start (the first line's first column)
+            near = at < 0
+            out = np.empty(len(starts), dtype=np.int64)
+            head = self._decimal_left(starts[near], ends[near], width)
+            tail = self.decimal(starts[~near], ends[~near])
+            if head is None or tail is None:
+                return None
+            out[near], out[~near] = head, tail
+            return out
+        digits = self.windows(at, width).astype(np.int64) - 48
+        inside = np.arange(width) >= (width - lengths)[:, None]
+        if ((digits < 0) | (digits > 9))[inside].any():
             return None
-        width = int(lengths.max()) if len(lengths) else 0
+        digits[~inside] = 0
+        return digits @ (10 ** np.arange(width - 1, -1, -1, dtype=np.int64))
+
+    def _decimal_left(self, starts: np.ndarray, ends: np.ndarray, width: int) -> np.ndarray | None:
+        """:meth:`decimal` for fields too close to the chunk's start for a right-aligned window."""
         out = np.zeros(len(starts), dtype=np.int64)
+        lengths = ends - starts
         for j in range(width):  # j-th digit from the right
             has = lengths > j
             d = self.arr[np.where(has, ends - 1 - j, 0)].astype(np.int64) - 48
+            if ((d < 0) | (d > 9))[has].any():
+                return None
             out += np.where(has, d, 0) * (10 ** j)
         return out
+
+    def skip_blanks(self, at: np.ndarray, limit: np.ndarray, step: int = 1) -> np.ndarray:
+        """Move each offset forward (``step`` 1) or back (-1: looks at the byte before it) over blanks, not
+        past ``limit``. Runs are short (a separator, a CR), so a few vectorised steps do."""
+        arr = self.arr
+        look = 0 if step > 0 else -1
+        while True:
+            moving = (at < limit) if step > 0 else (at > limit)
+            moving &= BLANK[arr[np.where(moving, at + look, 0)]]
+            if not moving.any():
+                return at
+            at = at + step * moving
 
     def texts(self, starts: np.ndarray, ends: np.ndarray) -> tuple[list[str | None], np.ndarray]:
         """(table in order of first appearance, index per row) of the ASCII texts ``starts`` .. ``ends``;

@@ -15,8 +15,13 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from appliance.hashlist.importers.batch import RecordBatch
-from appliance.hashlist.importers.chunks import (BLANK, BY_HEX_LEN, IS_DIGIT, IS_HEX, PRINTABLE, Lines, line_count,
-                                                 read_chunks)
+from appliance.hashlist.importers.chunks import (
+    BY_HEX_LEN,
+    PRINTABLE,
+    Lines,
+    line_count,
+    read_chunks,
+)
 from appliance.hashlist.importers.common import ImportStats, RecordErrors, decode_line, hex_digest, parse_size
 from appliance.hashlist.model import HashRecord
 
@@ -95,13 +100,12 @@ def fast_batch(chunk: bytes) -> RecordBatch | None:
     arr = lines.arr
     if not lines.ok or not PRINTABLE[arr].all():
         return None
-    nonblank = lines.positions(~BLANK)
-    first = lines.next_at(nonblank, lines.starts)
+    first = lines.skip_blanks(lines.starts, lines.nl)  # the stripped line's first byte (its LF when blank)
     data = (first < lines.nl) & (arr[first] != ord("#"))
-    first, nl = first[data], lines.nl[data]
+    first, last = first[data], lines.ends[data]
     if not len(first):
         return RecordBatch(0, [], [], [None])
-    last = nonblank[np.searchsorted(nonblank, nl) - 1] + 1
+    last = lines.skip_blanks(last, first, step=-1)  # one past the stripped line's last byte
     colons = np.flatnonzero(arr == ord(":"))
     at = np.searchsorted(colons, first)
     count = np.searchsorted(colons, last) - at
@@ -109,21 +113,26 @@ def fast_batch(chunk: bytes) -> RecordBatch | None:
         return None
     c0, c1 = colons[at], colons[at + 1]
     c2 = np.where(count == 3, colons[np.minimum(at + 2, len(colons) - 1)], last)
-    lengths = c0 - first
-    algs = sorted({int(n) for n in np.unique(lengths)})
-    if any(n not in BY_HEX_LEN for n in algs) or not lines.is_hex_run(lines.positions(~IS_HEX), first, c0):
-        return None
     if not (c2 > c1 + 1).all():
         return None  # empty signature name
+    lengths = c0 - first
+    algs = sorted({int(n) for n in np.unique(lengths)})
+    if any(n not in BY_HEX_LEN for n in algs):
+        return None
+    row_alg = np.searchsorted(np.array(algs), lengths).astype(np.uint8)
+    digests = []
+    for k, n in enumerate(algs):
+        digest = lines.hex_bytes(first[row_alg == k], n // 2)
+        if digest is None:
+            return None
+        digests.append(digest)
     star = (c1 - c0 == 2) & (arr[c0 + 1] == ord("*"))
     sizes = np.full(len(first), -1, dtype=np.int64)
     if not star.all():
-        parsed = lines.decimal(lines.positions(~IS_DIGIT), c0[~star] + 1, c1[~star])
+        parsed = lines.decimal(c0[~star] + 1, c1[~star])
         if parsed is None:
             return None
         sizes[~star] = parsed
     labels, label_ids = lines.texts(c1 + 1, c2)
-    row_alg = np.searchsorted(np.array(algs), lengths).astype(np.uint8)
-    digests = [lines.hex_bytes(first[row_alg == k], n // 2) for k, n in enumerate(algs)]
     return RecordBatch(len(first), [BY_HEX_LEN[n] for n in algs], digests, labels, label_ids,
                        sizes=sizes if not star.all() else None, row_alg=row_alg if len(algs) > 1 else None)

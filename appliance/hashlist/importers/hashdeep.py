@@ -19,7 +19,7 @@ import numpy as np
 
 from appliance.hashing.digests import DIGEST_KINDS
 from appliance.hashlist.importers.batch import RecordBatch
-from appliance.hashlist.importers.chunks import BOM, IS_ALNUM, IS_DIGIT, IS_HEX, Lines, read_chunks
+from appliance.hashlist.importers.chunks import BOM, IS_ALNUM, Lines, read_chunks
 from appliance.hashlist.importers.common import ImportStats, RecordErrors, hex_digest
 from appliance.hashlist.model import HashListFormatError, HashRecord
 
@@ -154,16 +154,18 @@ def fast_batch(chunk: bytes, state: _State) -> _Fast | None:
     bounds = [(starts if j == 0 else cut[j - 1] + 1, cut[j] if j < k - 1 else ends) for j in range(k)]
     sizes = None
     if state.size_col >= 0:
-        sizes = lines.decimal(lines.positions(~IS_DIGIT), *bounds[state.size_col])
+        sizes = lines.decimal(*bounds[state.size_col])
         if sizes is None:
             return None
-    nonhex = lines.positions(~IS_HEX) if state.alg_cols else None
     digests = []
     for alg, col in state.alg_cols:
         a, b = bounds[col]
         width = DIGEST_KINDS[alg].size
-        if not ((b - a) == 2 * width).all() or not lines.is_hex_run(nonhex, a, b):
+        if not ((b - a) == 2 * width).all():
             return None
-        digests.append(lines.hex_bytes(a, width))
+        digest = lines.hex_bytes(a, width)
+        if digest is None:
+            return None
+        digests.append(digest)
     batch = RecordBatch(len(starts), [alg for alg, _ in state.alg_cols], digests, [None], sizes=sizes)
     return _Fast(batch, n_lines)

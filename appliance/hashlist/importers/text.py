@@ -16,8 +16,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from appliance.hashlist.importers.batch import RecordBatch
-from appliance.hashlist.importers.chunks import (BLANK, BLANK_OR_NL, BOM, BY_HEX_LEN, IS_HEX, PRINTABLE, Lines,
-                                                 line_count, read_chunks)
+from appliance.hashlist.importers.chunks import BLANK_OR_NL, BOM, BY_HEX_LEN, PRINTABLE, Lines, line_count, read_chunks
 from appliance.hashlist.importers.common import ImportStats, RecordErrors, decode_line, hex_digest
 from appliance.hashlist.model import HashRecord
 
@@ -87,30 +86,31 @@ def fast_batch(chunk: bytes) -> RecordBatch | None:
     arr = lines.arr
     if not lines.ok or not PRINTABLE[arr].all():
         return None
-    nonblank = lines.positions(~BLANK)  # includes every LF
-    first = lines.next_at(nonblank, lines.starts)  # the stripped line's first byte (its LF when blank)
+    first = lines.skip_blanks(lines.starts, lines.nl)  # the stripped line's first byte (its LF when blank)
     data = (first < lines.nl) & (arr[first] != ord("#"))
-    first, nl = first[data], lines.nl[data]
+    first, last = first[data], lines.ends[data]
     if not len(first):
         return RecordBatch(0, [], [], [None])
-    last = nonblank[np.searchsorted(nonblank, nl) - 1] + 1  # one past the stripped line's last byte
-    nonhex = lines.positions(~IS_HEX)
-    token_end = lines.next_at(nonhex, first)
-    if not BLANK_OR_NL[arr[token_end]].all():
-        return None  # the first word is not all hex
+    last = lines.skip_blanks(last, first, step=-1)  # one past the stripped line's last byte
+    token_end = lines.next_at(lines.positions(BLANK_OR_NL), first)  # the first word: the digest
     lengths = token_end - first
     algs = sorted({int(n) for n in np.unique(lengths)})
     if any(n not in BY_HEX_LEN for n in algs):
         return None
     row_alg = np.searchsorted(np.array(algs), lengths).astype(np.uint8)
-    label_at = lines.next_at(nonblank, token_end)
-    label_at = label_at + ((label_at < last) & (arr[np.minimum(label_at, len(arr) - 1)] == ord("*")))
+    digests = []
+    for k, n in enumerate(algs):
+        digest = lines.hex_bytes(first[row_alg == k], n // 2)
+        if digest is None:
+            return None
+        digests.append(digest)
+    label_at = lines.skip_blanks(token_end, last)
+    label_at = label_at + ((label_at < last) & (arr[label_at] == ord("*")))  # sha256sum's binary-mode marker
     label_end = np.maximum(last, label_at)
     if (label_at >= label_end).all():
         labels: list[str | None] = [None]
         label_ids = None
     else:
         labels, label_ids = lines.texts(label_at, label_end)
-    digests = [lines.hex_bytes(first[row_alg == k], n // 2) for k, n in enumerate(algs)]
     return RecordBatch(len(first), [BY_HEX_LEN[n] for n in algs], digests, labels, label_ids,
                        row_alg=row_alg if len(algs) > 1 else None)
