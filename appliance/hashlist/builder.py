@@ -10,6 +10,8 @@ de-duplicated every million entries and kept as uint32 where they fit.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import mmap
 from array import array
 from collections.abc import Iterable, Iterator
@@ -27,6 +29,26 @@ PDQ_BYTES = 32
 PARTITION_BITS = 6  # 64 partitions by the digest's top 6 bits
 SPILL_BLOCK = 4 << 20  # bytes per anonymous map (virtual; pages count only once written)
 STAGE_ROWS = 1 << 16  # records of the per-record path gathered before they are partitioned as arrays
+
+
+_libc: ctypes.CDLL | None | bool = False
+
+
+def release_free_heap() -> None:
+    """Hand freed heap memory back to the OS (glibc ``malloc_trim``; a no-op elsewhere). Why: the parser's and
+    the size set's temporaries are freed but glibc keeps the pages, and they would count on top of the digest
+    bytes at the import's peak."""
+    global _libc
+    if _libc is False:
+        name = ctypes.util.find_library("c")
+        try:
+            _libc = ctypes.CDLL(name) if name else None
+            if _libc is not None and not hasattr(_libc, "malloc_trim"):
+                _libc = None
+        except OSError:
+            _libc = None
+    if _libc is not None:
+        _libc.malloc_trim(0)  # type: ignore[union-attr]
 
 
 class _Spill:
@@ -104,6 +126,7 @@ class _Partitions:
             ids = self.ids[p].take().view(np.uint32) if self.ids is not None else None
             yield rows, ids
             del rows, ids
+            release_free_heap()  # the sort's temporaries: give them back before the next partition's
 
 
 @dataclass
@@ -253,29 +276,39 @@ class ListBuilder:
             self._pending_sizes, self._pending_count = [], 0
             self._sizes = np.empty(0, dtype=np.uint32)
             return
-        self._pending_sizes.append(sizes)
+        self._pending_sizes.append(sizes.astype(np.uint32) if len(sizes) and int(sizes.max()) < 1 << 32
+                                   else sizes)  # half the memory while pending
         self._pending_count += len(sizes)
         if self._pending_count >= self.compact_every:
             self._compact_sizes()
 
     def _compact_sizes(self) -> None:
-        """Merge the pending sizes into the sorted unique set (one copy of the set, no concatenated sort)."""
+        """Merge the pending sizes into the sorted unique set. Why not ``np.union1d``/``np.insert``: they hold
+        several set-sized temporaries (masks, index arrays); here the only one is the merged copy (the new
+        sizes are first reduced to those not in the set, then appended and sorted in place)."""
         if not self._pending_sizes:
             return
         new = _sorted_unique(np.concatenate(self._pending_sizes))
         self._pending_sizes, self._pending_count = [], 0
         base = self._sizes
-        if len(base):
+        if len(base) and len(new):
             at = np.searchsorted(base, new)
-            known = base[np.minimum(at, len(base) - 1)] == new
-            new, at = new[~known], at[~known]
-        else:
-            at = np.zeros(len(new), dtype=np.intp)
-        dtype = np.uint32 if (not len(new) or int(new[-1]) < 1 << 32) and base.dtype == np.uint32 else np.int64
-        self._sizes = np.insert(base.astype(dtype, copy=False), at, new.astype(dtype))
+            np.minimum(at, len(base) - 1, out=at)
+            new = new[base[at] != new]
+            del at
+        fits = base.dtype == np.uint32 and (not len(new) or int(new[-1]) < 1 << 32)
+        dtype = np.uint32 if fits else np.int64
+        merged = np.concatenate([base.astype(dtype, copy=False), new.astype(dtype)])
+        self._sizes = base = None  # type: ignore[assignment]
+        merged.sort(kind="stable")  # timsort: two sorted runs, one linear merge
+        self._sizes = merged
+        del new
+        release_free_heap()
 
     def build(self) -> ListArrays:
         self._flush_stage(array("q"))
+        self._compact_sizes()
+        release_free_heap()
         n_labels = len(self.labels)
         exact: dict[str, ExactIndex] = {}
         for alg in list(self._parts):
@@ -283,6 +316,7 @@ class ListBuilder:
             if parts.count:
                 exact[alg] = ExactIndex.from_parts(alg, parts.drain(), parts.count, n_labels)
             del parts
+            release_free_heap()  # the radix table's temporaries
         self._compact_sizes()
         has_entries = bool(exact) or bool(self._pdq)
         sizes: np.ndarray | None = None

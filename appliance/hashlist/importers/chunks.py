@@ -17,7 +17,7 @@ import numpy as np
 from appliance.hashing.digests import DIGEST_KINDS
 
 FIRST_CHUNK = 64 << 10  # small: headers and comments at the top go through the per-line parser cheaply
-CHUNK = 4 << 20
+CHUNK = 1 << 20  # ~10^4 lines: NumPy calls amortised, temporaries small beside the digests
 MAX_DIGITS = 18  # longer decimal fields go per-line (they could overflow int64)
 BOM = b"\xef\xbb\xbf"
 BY_HEX_LEN = {k.hex_len: k.name for k in DIGEST_KINDS.values()}
