@@ -31,7 +31,7 @@ SPILL_BLOCK = 4 << 20  # bytes per anonymous map (virtual; pages count only once
 STAGE_ROWS = 1 << 16  # records of the per-record path gathered before they are partitioned as arrays
 
 
-_libc: ctypes.CDLL | None | bool = False
+_libc: ctypes.CDLL | bool | None = False
 
 
 def release_free_heap() -> None:
