@@ -43,11 +43,11 @@ def split_digests(raw: bytes | bytearray | memoryview | np.ndarray, width: int) 
 
 def _sorted_unique(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(sorted unique uint64 prefixes, the row index of each entry's first occurrence) of ``n × width`` rows:
-    a stable numeric sort on the prefix; only runs of equal prefixes (duplicates, or rare collisions) are
-    ordered further by the remaining bytes."""
+    a numeric sort on the prefix; only runs of equal prefixes (duplicates, or rare collisions) are
+    ordered further, by the remaining bytes and then by input position."""
     width = rows.shape[1]
     keys = np.ascontiguousarray(rows[:, :PREFIX]).view(">u8").ravel().astype(np.uint64)
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys)  # not stable: input order is restored below where keys are equal
     keys = keys[order]
     if len(keys) < 2:
         return keys, order
@@ -60,7 +60,7 @@ def _sorted_unique(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     pos = np.flatnonzero(in_run)
     sub = order[pos]
     sub_rest = np.ascontiguousarray(rows[sub, PREFIX:]).view(f"S{width - PREFIX}").ravel()
-    order[pos] = sub[np.lexsort((sub_rest, keys[pos]))]  # stable: equal digests keep their input order
+    order[pos] = sub[np.lexsort((sub, sub_rest, keys[pos]))]  # equal digests in input order: first one wins
     dup = np.zeros(len(keys), dtype=bool)
     run_rest = np.ascontiguousarray(rows[order[pos], PREFIX:]).view(f"S{width - PREFIX}").ravel()
     same = (keys[pos[1:]] == keys[pos[:-1]]) & (run_rest[1:] == run_rest[:-1]) & (pos[1:] == pos[:-1] + 1)
@@ -151,7 +151,7 @@ class ExactIndex:
             if last is not None and (int(keys[0]), bytes(rows[take[0], PREFIX:])) <= last:
                 raise ValueError("parts are not in ascending key order")
             prefix[at:at + m] = keys
-            rest_bytes[at:at + m] = rows[take, PREFIX:]
+            rest_bytes[at:at + m] = np.take(rows, take, axis=0)[:, PREFIX:]  # take: a row copy, not per byte
             if payload is not None:
                 payload[at:at + m] = 0 if ids is None else ids[take]
             last = (int(keys[-1]), bytes(rows[take[-1], PREFIX:]))
