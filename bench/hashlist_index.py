@@ -275,13 +275,22 @@ def _tail(fh, limit: int = 4096) -> str:
     return fh.read().decode("utf-8", "replace")
 
 
+PEER_MEMORY_LIMIT: int | None = None  # bytes of address space per peer process (--peer-memory-limit)
+
+
+def _limit_memory() -> None:
+    if PEER_MEMORY_LIMIT:
+        resource.setrlimit(resource.RLIMIT_AS, (PEER_MEMORY_LIMIT, PEER_MEMORY_LIMIT))
+
+
 def timed(cmd: list[str], env: dict | None = None,
           timeout: float = 1800) -> tuple[float, subprocess.CompletedProcess[str], int]:
     """Run, returning wall seconds, the result (last 4 KiB of each output) and the child's peak RSS (VmHWM
     after exec, polled; bytes). Stopped after ``timeout`` s or ``OUTPUT_LIMIT`` bytes of output (rc -9)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        limit = _limit_memory if cmd[0] != sys.executable else None  # peers only
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, preexec_fn=limit)
         peak = 0
         while proc.poll() is None:
             peak = max(peak, _vm_hwm(proc.pid))
@@ -321,6 +330,9 @@ def main() -> None:
     ap.add_argument("--no-peers", action="store_true", help="skip clamscan and hashdeep")
     ap.add_argument("--clamav-fallback", type=int, default=1_000_000,
                     help="if clamscan fails on the full list, also run it on this many entries")
+    ap.add_argument("--peer-memory-limit", type=float, metavar="GB",
+                    help="cap each peer's address space (a shared machine: a peer that cannot load the list "
+                         "fails instead of pushing others out of memory)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--lookup-only", action="store_true",
                     help="only time batch lookups on an in-memory index of --entries random digests (one core)")
@@ -350,6 +362,8 @@ def main() -> None:
         print(json.dumps(phase_load(args.state, args.queries)))
         return
 
+    global PEER_MEMORY_LIMIT
+    PEER_MEMORY_LIMIT = int(args.peer_memory_limit * 1e9) if args.peer_memory_limit else None
     work = args.workdir or Path(tempfile.mkdtemp(prefix="gapscan-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     runtime = work / "runtime"
