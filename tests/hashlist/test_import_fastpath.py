@@ -212,3 +212,22 @@ def test_from_parts_matches_build_with_duplicates_and_shared_prefixes() -> None:
     assert got.tolist() == [first[k] for k in keys.tolist()]
     with pytest.raises(ValueError, match="ascending"):
         ExactIndex.from_parts("sha1", iter(parts[::-1]), n, 300)
+
+
+def test_add_arrays_keeps_labels_when_a_second_label_comes_late_and_sizes() -> None:
+    """Label ids are only stored once a second label appears: the earlier entries must keep label 0."""
+    rng = np.random.default_rng(9)
+    first, later = rng.bytes(16 * 70_000), rng.bytes(16 * 30_000)
+    b = ListBuilder()
+    a_id, b_id = b.label_id("A"), b.label_id("B")
+    b.add_arrays("md5", first, None, np.arange(70_000))
+    b.add_arrays("md5", later, np.full(30_000, b_id, dtype=np.uint32), np.arange(30_000) + (1 << 33))
+    built = b.build()
+    got = built.exact["md5"].lookup(np.frombuffer(first[:1600] + later[:1600] + rng.bytes(16), dtype="S16"))
+    assert got.tolist() == [a_id] * 100 + [b_id] * 100 + [-1]
+    assert built.sizes is not None and len(built.sizes) == 100_000 and built.sizes.dtype == np.int64
+    assert built.categories == {"A": 70_000, "B": 30_000}
+    unsized = ListBuilder()
+    unsized.label_id(None)
+    unsized.add_arrays("sha1", rng.bytes(20 * 10), None, None)
+    assert unsized.build().sizes is None
