@@ -1,7 +1,7 @@
 """Turn a stream of HashRecords (or whole :class:`RecordBatch` arrays from the fast importers) into the compact
 arrays a list is stored and indexed as.
 
-Digests are appended, per algorithm, to one of ``PARTITIONS`` spill buffers chosen by their top bits, held in
+Digests are appended, per algorithm, to one of ``2**PARTITION_BITS`` spill buffers chosen by their top bits, held in
 anonymous memory maps that go back to the OS as soon as a partition is dropped; label ids are kept only once a
 second label appears. ``build()`` then sorts partition by partition into final arrays allocated once, so an
 import's peak memory stays near the raw digest bytes (no whole-list argsort and sorted copies). Sizes are
@@ -109,7 +109,7 @@ class _Partitions:
         part = rows[:, 0] >> (8 - PARTITION_BITS)
         order = np.argsort(part, kind="stable")  # stable: duplicates keep their order (first one wins)
         bounds = np.searchsorted(part[order], np.arange((1 << PARTITION_BITS) + 1))
-        rows = rows[order]
+        rows = np.take(rows, order, axis=0)  # a row copy, not per byte
         if self.ids is not None:
             ids = (np.zeros(n, dtype=np.uint32) if ids is None else ids.astype(np.uint32, copy=False))[order]
         for p in np.flatnonzero(np.diff(bounds)):
