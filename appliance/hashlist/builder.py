@@ -404,7 +404,7 @@ def merge(base: ListArrays, added: ListArrays, removed: dict[str, list[bytes]]) 
             payloads.append(ids(ix.arrays()[2], len(ix))[keep])
         raw = np.concatenate(parts)
         if len(raw):
-            exact[alg] = ExactIndex.build(alg, raw.tobytes(), np.concatenate(payloads), len(labels))
+            exact[alg] = ExactIndex.build(alg, raw, np.concatenate(payloads), len(labels))
     sizes = None
     if base.sizes is not None and added.sizes is not None:
         sizes = compact_sizes(np.union1d(base.sizes.astype(np.int64), added.sizes.astype(np.int64)))

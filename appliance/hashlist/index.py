@@ -106,7 +106,7 @@ class ExactIndex:
         self._steps = [1 << i for i in reversed(range(longest.bit_length()))]
 
     @classmethod
-    def build(cls, algorithm: str, raw: bytes | bytearray | memoryview, payload: np.ndarray | None,
+    def build(cls, algorithm: str, raw: bytes | bytearray | memoryview | np.ndarray, payload: np.ndarray | None,
               label_count: int | None = None) -> ExactIndex:
         """``raw`` is the concatenated digests (n × width bytes); ``payload`` one label id per digest.
         Duplicates keep the first occurrence's payload. The payload is narrowed to the smallest type."""
