@@ -13,9 +13,11 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import mmap
+import operator
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import compress, repeat
 
 import numpy as np
 
@@ -176,6 +178,19 @@ class ListBuilder:
 
     _label_id = label_id
 
+    def label_ids(self, labels: list[str | None]) -> np.ndarray:
+        """:meth:`label_id` of each of ``labels`` (distinct), as uint32. Why: a sha256sum list may carry a
+        million distinct file names; the dict work runs in C (``map``/``update``), not a Python loop."""
+        known = self._label_ids
+        found = list(map(known.get, labels))
+        if None in found:
+            new = list(compress(labels, map(operator.is_, found, repeat(None))))
+            start = len(self.labels)
+            known.update(zip(new, range(start, start + len(new)), strict=True))
+            self.labels.extend(new)
+            found = list(map(known.__getitem__, labels))
+        return np.array(found, dtype=np.uint32)
+
     def add_all(self, records: Iterable[HashRecord | RecordBatch]) -> None:
         """Add records one by one; a :class:`RecordBatch` in the stream goes through :meth:`add_batch`."""
         stage = self._stage
@@ -253,7 +268,7 @@ class ListBuilder:
             table = np.array([self.label_id(self.category)], dtype=np.uint32)
             ids = None if table[0] == 0 else np.full(batch.rows, table[0], dtype=np.uint32)
         else:
-            table = np.array([self.label_id(label) for label in batch.labels], dtype=np.uint32)
+            table = self.label_ids(batch.labels)
             if batch.label_ids is None:
                 ids = None if table[0] == 0 else np.full(batch.rows, table[0], dtype=np.uint32)
             else:

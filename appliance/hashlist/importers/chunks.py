@@ -166,10 +166,10 @@ class Lines:
 
     def texts(self, starts: np.ndarray, ends: np.ndarray) -> tuple[list[str | None], np.ndarray]:
         """(table in order of first appearance, index per row) of the ASCII texts ``starts`` .. ``ends``;
-        an empty text is None."""
-        raw = self.arr.tobytes() if not isinstance(self.arr.base, bytes) else self.arr.base
-        table: dict[bytes | None, int] = {}
-        ids = np.fromiter((table.setdefault(raw[a:b] if b > a else None, len(table))
-                           for a, b in zip(starts.tolist(), ends.tolist(), strict=True)),
-                          dtype=np.uint32, count=len(starts))
-        return [None if t is None else t.decode("ascii") for t in table], ids
+        an empty text is None. (C-level ``map``s: lists may carry a distinct file name per row.)"""
+        raw = self.arr.base if isinstance(self.arr.base, bytes) else self.arr.tobytes()
+        texts = list(map(raw.__getitem__, map(slice, starts.tolist(), ends.tolist())))
+        table = dict.fromkeys(texts)  # first appearance order
+        index = dict(zip(table, range(len(table)), strict=True))
+        ids = np.fromiter(map(index.__getitem__, texts), dtype=np.uint32, count=len(texts))
+        return [t.decode("ascii") or None for t in table], ids
