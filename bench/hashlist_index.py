@@ -3,11 +3,17 @@
 side by side with ClamAV (``clamscan`` with the same entries as ``.hdb``) and ``hashdeep -m -k``.
 
     .venv/bin/python bench/hashlist_index.py                     # 10^7 entries (md5 + sha1 + size each)
-    .venv/bin/python bench/hashlist_index.py --entries 100000000 # 10^8 (needs ~15 GB free memory, time)
+    .venv/bin/python bench/hashlist_index.py --entries 100000000 --peer-memory-limit 6  # 10^8
+
+At 10^8 gapscan needs ~4 GB of memory per phase and ~16 GB of disk for the generated lists (removed afterwards
+unless --workdir); the peers need far more memory (``hashdeep -k`` held 8.4 GB for 10^7 entries), hence
+--peer-memory-limit on a shared machine.
 
 Each entry is one known file: random MD5, SHA-1 and size; the gapscan list therefore holds N MD5 and N SHA-1
 digests (36·N raw digest bytes). A 1,000-file tree is scanned with 10 files whose digests are planted in the
-list. Each gapscan phase runs in its own process so its peak RSS is its own. Prints a table; --json for JSON.
+list. Each gapscan phase runs in its own process so its peak RSS is its own; the peak is reset after the unlock
+(the key derivation's memory is freed before the import or load starts) and read from VmHWM. Prints a table;
+--json for JSON.
 """
 
 from __future__ import annotations
