@@ -359,10 +359,9 @@ class LoadedList:
         size_arr = np.unique(np.asarray(sizes, dtype=np.int64)) if all_sized and sizes else None
         pdq = None
         if pdq_payload:
-            from appliance.hashlist.pdq_index import PdqIndex
-
-            pdq = PdqIndex.build(np.frombuffer(bytes(pdq_raw), dtype=np.uint8).reshape(-1, 32),
-                                 np.asarray(pdq_payload, dtype=np.uint32), np.asarray(pdq_radii, dtype=np.int16))
+            pdq = build_pdq_index(np.frombuffer(bytes(pdq_raw), dtype=np.uint8).reshape(-1, 32),
+                                  np.asarray(pdq_payload, dtype=np.uint32), np.asarray(pdq_radii, dtype=np.int16),
+                                  info.pdq_distance)
         return cls(info, indexes, labels, size_arr, counts, pdq)
 
 
@@ -373,17 +372,18 @@ class LoadedList:
             (None if k == "(none)" else k): v for k, v in arrays.categories.items()}
         pdq = None
         if arrays.pdq_hashes is not None and len(arrays.pdq_hashes):
-            pdq = build_pdq_index(arrays.pdq_hashes, arrays.pdq_payload, arrays.pdq_radii)
+            pdq = build_pdq_index(arrays.pdq_hashes, arrays.pdq_payload, arrays.pdq_radii, info.pdq_distance)
         return cls(info, dict(arrays.exact), list(arrays.labels), arrays.sizes, counts, pdq)
 
 
-def build_pdq_index(hashes: np.ndarray, payload: np.ndarray, radii: np.ndarray) -> Any:
-    """The perceptual index (owned by the pdq area); ``None`` where that module is not installed yet."""
-    try:
-        from appliance.hashlist.pdq_index import PdqIndex  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return PdqIndex.build(hashes, payload, radii)
+def build_pdq_index(hashes: np.ndarray, payload: np.ndarray, radii: np.ndarray,
+                    list_distance: int | None = None) -> Any:
+    """The perceptual index; entries without their own radius match within ``list_distance`` (the list's
+    ``pdq_distance``), else PDQ's usual default."""
+    from appliance.hashlist.pdq_index import DEFAULT_RADIUS, PdqIndex
+
+    return PdqIndex.build(hashes, payload, radii,
+                          default_radius=DEFAULT_RADIUS if list_distance is None else list_distance)
 
 
 @dataclass(frozen=True, slots=True)
