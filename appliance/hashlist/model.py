@@ -30,6 +30,9 @@ class ListInfo:
     kind: ListKind = "alert"
     source_format: str = "text"
     source: str | None = None  # where it was imported from (file name, bundle id)
+    #: The list's PDQ match distance for entries without their own (None: PDQ's usual 31). ThreatExchange
+    #: lists are exchanged with a per-list threshold; a stricter one trades recall for fewer false positives.
+    pdq_distance: int | None = None
 
 
 class HashListFormatError(ValueError):

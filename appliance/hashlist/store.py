@@ -31,6 +31,7 @@ from appliance.errors import GapscanError
 from appliance.hashlist import serial
 from appliance.hashlist.builder import ListArrays, ListBuilder, merge
 from appliance.hashlist.importers import ImportStats, RecordBatch, detect_format, iter_file_items, module_for
+from appliance.hashlist.importers.pdq import MAX_DISTANCE as MAX_PDQ_DISTANCE
 from appliance.hashlist.index import LoadedList
 from appliance.hashlist.model import HashListFormatError, HashRecord, ListInfo
 from appliance.hashlist.sealed import SealedError, read_sealed, write_sealed
@@ -72,10 +73,12 @@ class ListMeta:
     skipped: int = 0  # malformed records skipped by --lenient at import
     excluded: int = 0  # records left out on purpose (VICS category 0, unsupported signal types)
     sizes_distinct: int = 0
+    pdq_distance: int | None = None  # the list's PDQ match distance (None: the default, 31)
 
     @property
     def info(self) -> ListInfo:
-        return ListInfo(self.name, self.version, self.kind, self.source_format, self.source)  # type: ignore[arg-type]
+        return ListInfo(self.name, self.version, self.kind, self.source_format, self.source,  # type: ignore[arg-type]
+                        self.pdq_distance)
 
 
 @dataclass
@@ -262,7 +265,8 @@ class HashListStore:
                         source=info.source, imported_at=time.time(), counts=arrays.counts,
                         categories=arrays.categories, sized=arrays.sizes is not None,
                         stored_bytes=data_path.stat().st_size, skipped=stats.skipped, excluded=stats.excluded,
-                        sizes_distinct=len(arrays.sizes) if arrays.sizes is not None else 0)
+                        sizes_distinct=len(arrays.sizes) if arrays.sizes is not None else 0,
+                        pdq_distance=info.pdq_distance)
         body = {"meta": asdict(meta), "list_id": list_id, "data_file": data_name}
         write_atomic(old_path, json.dumps(body, indent=1).encode())
         self._sweep(info.name, keep=data_name)
@@ -277,11 +281,15 @@ class HashListStore:
         fsync_dir(self.dir)
 
     def import_file(self, path: Path, *, fmt: str = "auto", name: str, kind: str = "alert",
-                    category: str | None = None, version: int | None = None, lenient: bool = False) -> ListMeta:
+                    category: str | None = None, version: int | None = None, lenient: bool = False,
+                    pdq_distance: int | None = None) -> ListMeta:
         """Stream ``path`` through its importer into the store. Errors name the file, line and field."""
         _check_name(name)
         if kind not in ("alert", "ignore"):
             raise GapscanError(f"--kind must be alert or ignore, not {kind!r}")
+        if pdq_distance is not None and not 0 <= pdq_distance <= MAX_PDQ_DISTANCE:
+            raise GapscanError(f"--pdq-distance must be 0..{MAX_PDQ_DISTANCE} (PDQ's usual match distance is 31), "
+                               f"not {pdq_distance}")
         self._require_kek()
         path = Path(path)
         if not path.is_file():
@@ -291,7 +299,7 @@ class HashListStore:
         if version is None:
             version = (installed or 0) + 1
         stats = ImportStats()
-        info = ListInfo(name, version, kind, fmt_name, path.name)  # type: ignore[arg-type]
+        info = ListInfo(name, version, kind, fmt_name, path.name, pdq_distance)  # type: ignore[arg-type]
         try:
             records = iter_file_items(path, fmt_name, lenient=lenient, stats=stats)
             return self.import_records(info, records, category=category, stats=stats)
@@ -321,7 +329,7 @@ class HashListStore:
         builder.add_all(added)
         merged = merge(base, builder.build(), removed_by_alg)
         info = ListInfo(name, version, current.meta.kind, current.meta.source_format,  # type: ignore[arg-type]
-                        current.meta.source)
+                        current.meta.source, current.meta.pdq_distance)
         return self._install(info, merged, kek, ImportStats())
 
     def remove(self, name: str) -> None:

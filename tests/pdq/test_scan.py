@@ -43,8 +43,9 @@ def _tree(pdq_data: Path, root: Path) -> Image.Image:
 
 
 def _list_file(path: Path, original: Image.Image) -> Path:
+    """A ThreatExchange/HMA-style PDQ CSV (the header tells it from a SHA-256 list: both are 64 hex)."""
     listed = pdq.pdq_from_image(original, xp=np)
-    path.write_text(f"# pdq_hex,label\n{listed.hex},bridge-series\n{LOW_QUALITY.pdq},flat-series\n")
+    path.write_text(f"pdq_hash,label\n{listed.hex},bridge-series\n{LOW_QUALITY.pdq},flat-series\n")
     return path
 
 
@@ -52,7 +53,7 @@ def test_gapscan_scan_reports_modified_copies_with_distance_and_never_low_qualit
         pdq_data: Path, tmp_path: Path, state_dir: Path) -> None:
     original = _tree(pdq_data, tmp_path / "media")
     hashlist = _list_file(tmp_path / "vics-pdq.csv", original)
-    proc = subprocess.run([sys.executable, "-m", "tests.pdq.pdq_csv_scan", "scan", str(tmp_path / "media"),
+    proc = subprocess.run([sys.executable, "-m", "appliance", "scan", str(tmp_path / "media"),
                            "--hashlist", str(hashlist), "--json"], capture_output=True, text=True, timeout=120,
                           cwd=REPO, env=gapscan_env(state_dir))
     assert proc.returncode == 1, proc.stderr
@@ -60,7 +61,7 @@ def test_gapscan_scan_reports_modified_copies_with_distance_and_never_low_qualit
     hits = {h["path"].split("/media/")[-1]: h for h in lines if "path" in h}
     assert set(hits) == {"dcim/resized-q70.jpg", "dcim/rotated.png", "mirrored.webp"}
     for hit in hits.values():
-        assert hit["algorithm"] == "pdq" and hit["list"] == "vics-pdq.csv" and hit["list_version"] == 3
+        assert hit["algorithm"] == "pdq" and hit["list"] == "vics-pdq.csv" and hit["list_version"] == 1
         assert hit["label"] == "bridge-series"
         assert 0 <= hit["distance"] <= 31
     summary = lines[-1]["summary"]
@@ -77,6 +78,37 @@ def test_gapscan_scan_reports_modified_copies_with_distance_and_never_low_qualit
     with ResultStore.in_state_dir(state_dir) as store:
         digests = {h.digest.hex() for h in store.iter_hits(summary["scan_id"])}
     assert pdq.pdq_from_image(original, xp=np).hex not in digests
+
+
+def test_store_list_keeps_its_pdq_distance_through_import_info_and_scan(
+        pdq_data: Path, tmp_path: Path, gapscan) -> None:
+    """``hashlist import --pdq-distance N``: the list's own threshold decides a stored PDQ list's hits."""
+    original = Image.open(pdq_data / "images/bridge-mods/aaa-orig.jpg").convert("RGB")
+    media = tmp_path / "media"
+    media.mkdir()
+    data = encode(original.resize((200, 125), Image.Resampling.BILINEAR), "JPEG", quality=40)
+    (media / "copy.jpg").write_bytes(data)
+    dist = pdq.pdq_from_bytes(data, xp=np).distance(pdq.pdq_from_image(original, xp=np))
+    assert 2 <= dist <= 31
+    listed = _list_file(tmp_path / "te.csv", original)
+    env = {"GAPSCAN_PASSPHRASE": "pdq distance test", "GAPSCAN_RUNTIME_DIR": str(tmp_path / "run"),
+           "GAPSCAN_TPM_TCTI": "none"}
+
+    def scan_hits(distance: int) -> list[int]:
+        r = gapscan("hashlist", "import", listed, "--name", "te", "--pdq-distance", str(distance), env=env)
+        assert r.returncode == 0, r.stderr
+        r = gapscan("scan", media, "--json", env=env)
+        assert r.returncode in (0, 1), r.stderr
+        return [line["distance"] for line in map(json.loads, r.stdout.splitlines()) if "path" in line]
+
+    assert scan_hits(dist - 1) == []  # stricter than this copy's distance: no hit
+    info = gapscan("hashlist", "info", env=env)
+    assert f"PDQ match distance: {dist - 1} bits" in info.stdout
+    assert scan_hits(dist) == [dist]  # version 2 of the list, with the copy's distance: a hit
+    lists = json.loads(gapscan("hashlist", "info", "--json", env=env).stdout)["lists"]
+    assert [(x["version"], x["pdq_distance"]) for x in lists] == [(2, dist)]
+    bad = gapscan("hashlist", "import", listed, "--name", "te", "--pdq-distance", "300", env=env)
+    assert bad.returncode == 2 and "--pdq-distance must be 0..256" in bad.stderr
 
 
 def test_threshold_overrides_per_list_and_per_entry(pdq_data: Path, tmp_path: Path) -> None:

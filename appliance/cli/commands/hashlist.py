@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     imp.add_argument("--category", help="label every entry with this category")
     imp.add_argument("--version", type=int, help="list version (default: installed version + 1)")
     imp.add_argument("--lenient", action="store_true", help="count and skip malformed records")
+    imp.add_argument("--pdq-distance", type=int, metavar="N",
+                     help="PDQ entries without their own distance match within N bits (default 31)")
     imp.add_argument("--json", action="store_true", help="print the new list's metadata as JSON")
     add_passphrase_arguments(imp)
     imp.set_defaults(func=run_import)
@@ -62,7 +64,8 @@ def run_import(args: argparse.Namespace) -> int:
     with AuditLog.in_state_dir(state_dir) as audit:
         try:
             meta = store.import_file(args.file, fmt=args.format, name=args.name, kind=args.kind,
-                                     category=args.category, version=args.version, lenient=args.lenient)
+                                     category=args.category, version=args.version, lenient=args.lenient,
+                                     pdq_distance=args.pdq_distance)
         except Exception as exc:
             audit.record("hashlist.import", actor="cli", outcome="failed", name=args.name, file=args.file.name,
                          error=str(exc)[:300])
@@ -90,7 +93,17 @@ def _meta_json(meta: ListMeta) -> dict[str, object]:
             "source": meta.source, "imported_at": meta.imported_at,
             "age_days": round((time.time() - meta.imported_at) / 86400, 3), "counts": meta.counts,
             "categories": meta.categories, "sized": meta.sized, "size_filter": meta.sized and meta.kind == "alert",
-            "stored_bytes": meta.stored_bytes, "skipped": meta.skipped, "excluded": meta.excluded}
+            "stored_bytes": meta.stored_bytes, "skipped": meta.skipped, "excluded": meta.excluded,
+            "pdq_distance": _pdq_distance(meta)}
+
+
+def _pdq_distance(meta: ListMeta) -> int | None:
+    """The distance PDQ entries without their own match within; None for a list without PDQ entries."""
+    from appliance.hashlist.pdq_index import DEFAULT_RADIUS
+
+    if not meta.counts.get("pdq"):
+        return None
+    return DEFAULT_RADIUS if meta.pdq_distance is None else meta.pdq_distance
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -110,6 +123,8 @@ def run_info(args: argparse.Namespace) -> int:
         if m.categories:
             print("  categories: " + ", ".join(f"{k}: {v}" for k, v in sorted(m.categories.items())))
         print("  size pre-filter: " + ("every entry sized" if m.sized else "not all entries sized (off)"))
+        if (distance := _pdq_distance(m)) is not None:
+            print(f"  PDQ match distance: {distance} bits (entries with their own distance keep it)")
         print(f"  stored: {m.stored_bytes} bytes encrypted")
     sys.stdout.flush()
     return EXIT_OK
