@@ -3,11 +3,17 @@
 side by side with ClamAV (``clamscan`` with the same entries as ``.hdb``) and ``hashdeep -m -k``.
 
     .venv/bin/python bench/hashlist_index.py                     # 10^7 entries (md5 + sha1 + size each)
-    .venv/bin/python bench/hashlist_index.py --entries 100000000 # 10^8 (needs ~15 GB free memory, time)
+    .venv/bin/python bench/hashlist_index.py --entries 100000000 --peer-memory-limit 6  # 10^8
+
+At 10^8 gapscan needs ~4 GB of memory per phase and ~16 GB of disk for the generated lists (removed afterwards
+unless --workdir); the peers need far more memory (``hashdeep -k`` held 8.4 GB for 10^7 entries), hence
+--peer-memory-limit on a shared machine.
 
 Each entry is one known file: random MD5, SHA-1 and size; the gapscan list therefore holds N MD5 and N SHA-1
 digests (36·N raw digest bytes). A 1,000-file tree is scanned with 10 files whose digests are planted in the
-list. Each gapscan phase runs in its own process so its peak RSS is its own. Prints a table; --json for JSON.
+list. Each gapscan phase runs in its own process so its peak RSS is its own; the peak is reset after the unlock
+(the key derivation's memory is freed before the import or load starts) and read from VmHWM. Prints a table;
+--json for JSON.
 """
 
 from __future__ import annotations
@@ -33,7 +39,19 @@ BATCH = 1 << 20
 
 
 def rss_peak_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """Peak RSS of this process's memory (VmHWM: unlike ru_maxrss, it is not raised by exited threads and
+    :func:`reset_peak` resets it)."""
+    hwm = _vm_hwm(os.getpid())
+    return hwm or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def reset_peak() -> None:
+    """Reset this process's peak RSS (Linux >= 4.0: ``clear_refs`` 5), so a later phase is measured alone."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
 
 
 def rss_now_bytes() -> int:
@@ -59,29 +77,85 @@ def make_tree(root: Path, seed: int) -> list[tuple[bytes, bytes, int]]:
     return planted
 
 
+_HEX_PAIRS = None
+
+
+def _hex(raw: bytes, width: int):
+    """``n × width`` bytes as ``n × 2·width`` lowercase hex characters (uint8), vectorised."""
+    import numpy as np
+
+    global _HEX_PAIRS
+    if _HEX_PAIRS is None:
+        _HEX_PAIRS = np.frombuffer("".join(f"{i:02x}" for i in range(256)).encode(), dtype=np.uint8).reshape(256, 2)
+    return _HEX_PAIRS[np.frombuffer(raw, dtype=np.uint8).reshape(-1, width)].reshape(-1, 2 * width)
+
+
+def _decimal(values, digits: int):
+    """Non-negative ints as right-aligned ASCII digits (``n × digits`` uint8, leading zeros as 0) and their
+    lengths."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=np.int64)
+    out = np.empty((len(v), digits), dtype=np.uint8)
+    rest = v.copy()
+    for j in range(digits - 1, -1, -1):
+        out[:, j] = 48 + rest % 10
+        rest //= 10
+    lengths = np.maximum(1, np.floor(np.log10(np.maximum(v, 1))).astype(np.int64) + 1)
+    return out, lengths
+
+
+def _join(fields: list[tuple]):
+    """Rows of variable-width fields -> one bytes blob. Each field is ``(n × w uint8, lengths or None)``, right
+    aligned when lengths are given (the leading pad is dropped)."""
+    import numpy as np
+
+    n = len(fields[0][0])
+    width = sum(f[0].shape[1] for f in fields)
+    buf = np.empty((n, width), dtype=np.uint8)
+    keep = np.ones((n, width), dtype=bool)
+    at = 0
+    for arr, lengths in fields:
+        w = arr.shape[1]
+        buf[:, at:at + w] = arr
+        if lengths is not None:
+            keep[:, at:at + w] = np.arange(w) >= (w - lengths)[:, None]
+        at += w
+    return buf[keep].tobytes()
+
+
+def _const(text: str, n: int):
+    import numpy as np
+
+    return np.broadcast_to(np.frombuffer(text.encode(), dtype=np.uint8), (n, len(text))), None
+
+
 def make_lists(n: int, work: Path, planted: list[tuple[bytes, bytes, int]], seed: int) -> tuple[Path, Path]:
-    """The same N entries as a hashdeep known-file list (gapscan and hashdeep) and a ClamAV .hdb."""
+    """The same N entries as a hashdeep known-file list (gapscan and hashdeep) and a ClamAV .hdb; written
+    vectorised (NumPy formats a million lines at a time)."""
     import numpy as np
 
     rng = np.random.default_rng(seed + 1)
     hd, hdb = work / "known.hashdeep", work / "known.hdb"
-    with open(hd, "w") as fh_hd, open(hdb, "w") as fh_hdb:
-        fh_hd.write("%%%% HASHDEEP-1.0\n%%%% size,md5,sha1,filename\n## bench\n")
+    with open(hd, "wb") as fh_hd, open(hdb, "wb") as fh_hdb:
+        fh_hd.write(b"%%%% HASHDEEP-1.0\n%%%% size,md5,sha1,filename\n## bench\n")
         done = 0
         while done < n:
             k = min(BATCH, n - done)
-            md5 = rng.bytes(16 * k)
-            sha1 = rng.bytes(20 * k)
+            md5 = bytearray(rng.bytes(16 * k))
+            sha1 = bytearray(rng.bytes(20 * k))
             sizes = rng.integers(1, 1 << 24, k)
-            hd_lines, hdb_lines = [], []
-            for j in range(k):
-                m, s, z = md5[16 * j:16 * j + 16].hex(), sha1[20 * j:20 * j + 20].hex(), int(sizes[j])
-                if done == 0 and j < len(planted):
-                    m, s, z = planted[j][0].hex(), planted[j][1].hex(), planted[j][2]
-                hd_lines.append(f"{z},{m},{s},/known/{done + j}\n")
-                hdb_lines.append(f"{m}:{z}:Bench.Known-{done + j}\n")
-            fh_hd.write("".join(hd_lines))
-            fh_hdb.write("".join(hdb_lines))
+            if done == 0:
+                for j, (m, s, z) in enumerate(planted[:k]):
+                    md5[16 * j:16 * j + 16], sha1[20 * j:20 * j + 20], sizes[j] = m, s, z
+            ids = np.arange(done, done + k)
+            size_txt = _decimal(sizes, 10)
+            id_txt = _decimal(ids, 12)
+            m_hex = (_hex(bytes(md5), 16), None)
+            fh_hd.write(_join([size_txt, _const(",", k), m_hex, _const(",", k), (_hex(bytes(sha1), 20), None),
+                               _const(",/known/", k), id_txt, _const("\n", k)]))
+            fh_hdb.write(_join([m_hex, _const(":", k), size_txt, _const(":Bench.Known-", k), id_txt,
+                                _const("\n", k)]))
             done += k
     return hd, hdb
 
@@ -93,11 +167,14 @@ def phase_import(state: Path, list_file: Path) -> dict:
     t0 = time.perf_counter()
     store = HashListStore.open(state, passphrase=PASSPHRASE)
     t1 = time.perf_counter()
+    kdf_peak = rss_peak_bytes()
+    reset_peak()  # the key derivation's memory is freed before the import starts: measure the import alone
+    base = rss_now_bytes()
     meta = store.import_file(list_file, fmt="hashdeep", name="bench")
     t2 = time.perf_counter()
     store.remember_for_boot()
     return {"kdf_s": t1 - t0, "import_s": t2 - t1, "encrypted_bytes": meta.stored_bytes, "counts": meta.counts,
-            "peak_rss": rss_peak_bytes()}
+            "peak_rss": rss_peak_bytes(), "kdf_peak_rss": kdf_peak, "rss_before_import": base}
 
 
 def phase_load(state: Path, queries: int) -> dict:
@@ -110,6 +187,8 @@ def phase_load(state: Path, queries: int) -> dict:
     t0 = time.perf_counter()
     store = HashListStore.open(state, passphrase=PASSPHRASE)
     t1 = time.perf_counter()
+    kdf_peak = rss_peak_bytes()
+    reset_peak()
     lists, errors = store.load_active()
     t2 = time.perf_counter()
     assert not errors, errors
@@ -118,7 +197,7 @@ def phase_load(state: Path, queries: int) -> dict:
     index_bytes = sum(ix.nbytes for ix in lst.indexes.values())
     raw_digest_bytes = sum(len(ix) * ix.width for ix in lst.indexes.values())
     out = {"kdf_s": t1 - t0, "load_s": t2 - t1, "index_bytes": index_bytes, "raw_digest_bytes": raw_digest_bytes,
-           "rss_after_load": loaded_rss, "peak_rss": rss_peak_bytes()}
+           "rss_after_load": loaded_rss, "peak_rss": rss_peak_bytes(), "kdf_peak_rss": kdf_peak}
     rng = np.random.default_rng(7)
     for alg, ix in lst.indexes.items():
         prefix, rest, _ = ix.arrays()
@@ -202,13 +281,22 @@ def _tail(fh, limit: int = 4096) -> str:
     return fh.read().decode("utf-8", "replace")
 
 
+PEER_MEMORY_LIMIT: int | None = None  # bytes of address space per peer process (--peer-memory-limit)
+
+
+def _limit_memory() -> None:
+    if PEER_MEMORY_LIMIT:
+        resource.setrlimit(resource.RLIMIT_AS, (PEER_MEMORY_LIMIT, PEER_MEMORY_LIMIT))
+
+
 def timed(cmd: list[str], env: dict | None = None,
           timeout: float = 1800) -> tuple[float, subprocess.CompletedProcess[str], int]:
     """Run, returning wall seconds, the result (last 4 KiB of each output) and the child's peak RSS (VmHWM
     after exec, polled; bytes). Stopped after ``timeout`` s or ``OUTPUT_LIMIT`` bytes of output (rc -9)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        limit = _limit_memory if cmd[0] != sys.executable else None  # peers only
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, preexec_fn=limit)
         peak = 0
         while proc.poll() is None:
             peak = max(peak, _vm_hwm(proc.pid))
@@ -248,6 +336,9 @@ def main() -> None:
     ap.add_argument("--no-peers", action="store_true", help="skip clamscan and hashdeep")
     ap.add_argument("--clamav-fallback", type=int, default=1_000_000,
                     help="if clamscan fails on the full list, also run it on this many entries")
+    ap.add_argument("--peer-memory-limit", type=float, metavar="GB",
+                    help="cap each peer's address space (a shared machine: a peer that cannot load the list "
+                         "fails instead of pushing others out of memory)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--lookup-only", action="store_true",
                     help="only time batch lookups on an in-memory index of --entries random digests (one core)")
@@ -277,6 +368,8 @@ def main() -> None:
         print(json.dumps(phase_load(args.state, args.queries)))
         return
 
+    global PEER_MEMORY_LIMIT
+    PEER_MEMORY_LIMIT = int(args.peer_memory_limit * 1e9) if args.peer_memory_limit else None
     work = args.workdir or Path(tempfile.mkdtemp(prefix="gapscan-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     runtime = work / "runtime"
@@ -333,7 +426,11 @@ def report(r: dict) -> None:
     print(f"  list file (hashdeep text)     {r['list_file_bytes'] / mb:10.1f} MB  "
           f"(generated in {r['generate_s']:.1f} s)")
     print(f"  import (stream+index+encrypt) {imp['import_s']:10.1f} s   "
-          f"({r['entries'] / imp['import_s']:,.0f} rows/s), peak RSS {imp['peak_rss'] / mb:.0f} MB")
+          f"({r['entries'] / imp['import_s']:,.0f} rows/s), peak RSS {imp['peak_rss'] / mb:.0f} MB "
+          f"({imp['peak_rss'] / load['raw_digest_bytes']:.2f} x raw digest bytes; "
+          f"{(imp['peak_rss'] - imp.get('rss_before_import', 0)) / load['raw_digest_bytes']:.2f} x above the "
+          f"{imp.get('rss_before_import', 0) / mb:.0f} MB before it; the unlock's key derivation peaked at "
+          f"{imp.get('kdf_peak_rss', 0) / mb:.0f} MB before)")
     print(f"  encrypted size                {enc / mb:10.1f} MB  (raw digests {load['raw_digest_bytes'] / mb:.1f} MB)")
     print(f"  unlock (Argon2id)             {load['kdf_s']:10.2f} s")
     print(f"  decrypt + load                {load['load_s']:10.2f} s   ({enc / mb / load['load_s']:.0f} MB/s of "
@@ -341,8 +438,8 @@ def report(r: dict) -> None:
     print(f"  index memory                  {load['index_bytes'] / mb:10.1f} MB  "
           f"({load['index_bytes'] / load['raw_digest_bytes']:.3f} x raw digest bytes)")
     print(f"  RSS added by load             {load['rss_after_load'] / mb:10.1f} MB  "
-          f"({load['rss_after_load'] / load['raw_digest_bytes']:.3f} x raw); load-process peak "
-          f"{load['peak_rss'] / mb:.0f} MB")
+          f"({load['rss_after_load'] / load['raw_digest_bytes']:.3f} x raw); peak RSS of the load "
+          f"{load['peak_rss'] / mb:.0f} MB (key derivation before it: {load.get('kdf_peak_rss', 0) / mb:.0f} MB)")
     for alg in ("md5", "sha1"):
         if f"{alg}_lookups_per_s" in load:
             print(f"  {alg} batch lookups (1 core)    {load[f'{alg}_lookups_per_s'] / 1e6:10.2f} M/s "

@@ -1,24 +1,134 @@
-"""Turn a stream of HashRecords into the compact arrays a list is stored and indexed as.
+"""Turn a stream of HashRecords (or whole :class:`RecordBatch` arrays from the fast importers) into the compact
+arrays a list is stored and indexed as.
 
-Records are appended to per-algorithm byte buffers and small label-id arrays (no Python object per entry
-survives the loop); sizes are de-duplicated every million entries so memory stays near the digest bytes.
-``build()`` sorts and de-duplicates each algorithm once, with NumPy.
+Digests are appended, per algorithm, to one of ``2**PARTITION_BITS`` spill buffers chosen by their top bits, held in
+anonymous memory maps that go back to the OS as soon as a partition is dropped; label ids are kept only once a
+second label appears. ``build()`` then sorts partition by partition into final arrays allocated once, so an
+import's peak memory stays near the raw digest bytes (no whole-list argsort and sorted copies). Sizes are
+de-duplicated every million entries and kept as uint32 where they fit.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import mmap
+import operator
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import compress, repeat
 
 import numpy as np
 
 from appliance.hashing.digests import DIGEST_KINDS
+from appliance.hashlist.importers.batch import RecordBatch
 from appliance.hashlist.index import ExactIndex
 from appliance.hashlist.model import HashRecord
 
 SIZE_COMPACT_EVERY = 1 << 20
 PDQ_BYTES = 32
+PARTITION_BITS = 6  # 64 partitions by the digest's top 6 bits
+SPILL_BLOCK = 4 << 20  # bytes per anonymous map (virtual; pages count only once written)
+STAGE_ROWS = 1 << 16  # records of the per-record path gathered before they are partitioned as arrays
+
+
+_libc: ctypes.CDLL | bool | None = False
+
+
+def release_free_heap() -> None:
+    """Hand freed heap memory back to the OS (glibc ``malloc_trim``; a no-op elsewhere). Why: the parser's and
+    the size set's temporaries are freed but glibc keeps the pages, and they would count on top of the digest
+    bytes at the import's peak."""
+    global _libc
+    if _libc is False:
+        name = ctypes.util.find_library("c")
+        try:
+            _libc = ctypes.CDLL(name) if name else None
+            if _libc is not None and not hasattr(_libc, "malloc_trim"):
+                _libc = None
+        except OSError:
+            _libc = None
+    if _libc is not None:
+        _libc.malloc_trim(0)  # type: ignore[union-attr]
+
+
+class _Spill:
+    """Append-only bytes in anonymous memory maps: unlike heap buffers, each map is unmapped when dropped,
+    so memory freed partition by partition really leaves the process (a growing bytearray would realloc and
+    a freed heap chunk may stay resident)."""
+
+    def __init__(self) -> None:
+        self._blocks: list[mmap.mmap] = []
+        self._used = 0  # bytes used in the last block
+        self.nbytes = 0
+
+    def append(self, data: np.ndarray) -> None:
+        view = memoryview(np.ascontiguousarray(data)).cast("B")
+        while view:
+            if not self._blocks or self._used == SPILL_BLOCK:
+                self._blocks.append(mmap.mmap(-1, SPILL_BLOCK))
+                self._used = 0
+            take = min(SPILL_BLOCK - self._used, len(view))
+            self._blocks[-1][self._used:self._used + take] = view[:take]
+            self._used += take
+            self.nbytes += take
+            view = view[take:]
+
+    def take(self) -> np.ndarray:
+        """All bytes as one uint8 array; the maps are released as they are copied."""
+        out = np.empty(self.nbytes, dtype=np.uint8)
+        at = 0
+        blocks, self._blocks = self._blocks, []
+        while blocks:
+            block = blocks.pop(0)
+            k = SPILL_BLOCK if blocks else self._used
+            out[at:at + k] = np.frombuffer(block, dtype=np.uint8, count=k)
+            at += k
+            block.close()
+        self._used = self.nbytes = 0
+        return out
+
+
+class _Partitions:
+    """One algorithm's digests (and label ids, once a list has several labels) split by their top bits."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.count = 0
+        self.digests = [_Spill() for _ in range(1 << PARTITION_BITS)]
+        self.ids: list[_Spill] | None = None  # uint32 label ids; None while every id is 0
+
+    def add(self, rows: np.ndarray, ids: np.ndarray | None) -> None:
+        n = len(rows)
+        if not n:
+            return
+        if ids is not None and self.ids is None and ids.any():
+            self.ids = [_Spill() for _ in self.digests]
+            for spill, part in zip(self.ids, self.digests, strict=True):  # every earlier entry had label 0
+                if part.nbytes:
+                    spill.append(np.zeros(part.nbytes // self.width, dtype=np.uint32))
+        part = rows[:, 0] >> (8 - PARTITION_BITS)
+        order = np.argsort(part, kind="stable")  # stable: duplicates keep their order (first one wins)
+        bounds = np.searchsorted(part[order], np.arange((1 << PARTITION_BITS) + 1))
+        rows = np.take(rows, order, axis=0)  # a row copy, not per byte
+        if self.ids is not None:
+            ids = (np.zeros(n, dtype=np.uint32) if ids is None else ids.astype(np.uint32, copy=False))[order]
+        for p in np.flatnonzero(np.diff(bounds)):
+            a, b = bounds[p], bounds[p + 1]
+            self.digests[p].append(rows[a:b])
+            if self.ids is not None:
+                self.ids[p].append(ids[a:b])
+        self.count += n
+
+    def drain(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """Partitions in key order; each is released before the next is read."""
+        for p in range(len(self.digests)):
+            rows = self.digests[p].take().reshape(-1, self.width)
+            ids = self.ids[p].take().view(np.uint32) if self.ids is not None else None
+            yield rows, ids
+            del rows, ids
+            release_free_heap()  # the sort's temporaries: give them back before the next partition's
 
 
 @dataclass
@@ -46,73 +156,188 @@ class ListBuilder:
 
     def __init__(self, *, category: str | None = None) -> None:
         self.category = category  # overrides every record's label (``--category``)
-        self._raw: dict[str, bytearray] = {}
-        self._ids: dict[str, array[int]] = {}
+        self._parts: dict[str, _Partitions] = {}
+        self._stage: dict[str, tuple[bytearray, array[int]]] = {}  # per-record path, before partitioning
         self._label_ids: dict[str | None, int] = {}
         self.labels: list[str | None] = []
-        self._sizes: list[np.ndarray] = []
-        self._pending_sizes: array[int] = array("q")
+        self._sizes = np.empty(0, dtype=np.uint32)  # sorted unique so far (uint32 while every size fits)
+        self._pending_sizes: list[np.ndarray] = []
+        self._pending_count = 0
         self.all_sized = True
         self._pdq = bytearray()
         self._pdq_ids: array[int] = array("I")
         self._pdq_radii: array[int] = array("h")
 
-    def _label_id(self, label: str | None) -> int:
+    def label_id(self, label: str | None) -> int:
+        """The list-wide id of ``label`` (ids follow first appearance)."""
         lid = self._label_ids.get(label)
         if lid is None:
             lid = self._label_ids[label] = len(self.labels)
             self.labels.append(label)
         return lid
 
-    def add_all(self, records: Iterable[HashRecord]) -> None:
-        raw, ids, sizes = self._raw, self._ids, self._pending_sizes
+    _label_id = label_id
+
+    def label_ids(self, labels: list[str | None]) -> np.ndarray:
+        """:meth:`label_id` of each of ``labels`` (distinct), as uint32. Why: a sha256sum list may carry a
+        million distinct file names; the dict work runs in C (``map``/``update``), not a Python loop."""
+        known = self._label_ids
+        found = list(map(known.get, labels))
+        if None in found:
+            new = list(compress(labels, map(operator.is_, found, repeat(None))))
+            start = len(self.labels)
+            known.update(zip(new, range(start, start + len(new)), strict=True))
+            self.labels.extend(new)
+            found = list(map(known.__getitem__, labels))
+        return np.array(found, dtype=np.uint32)
+
+    def add_all(self, records: Iterable[HashRecord | RecordBatch]) -> None:
+        """Add records one by one; a :class:`RecordBatch` in the stream goes through :meth:`add_batch`."""
+        stage = self._stage
+        pending = array("q")
         category = self.category
         last_label: object = object()
         lid = 0
         for rec in records:
+            if rec.__class__ is RecordBatch:
+                self._flush_stage(pending)
+                self.add_batch(rec)  # type: ignore[arg-type]
+                last_label = object()
+                continue
             label = category if category is not None else rec.label
             if label != last_label:  # consecutive records mostly share a label
-                lid = self._label_id(label)
+                lid = self.label_id(label)
                 last_label = label
             if rec.algorithm == "pdq":
                 self._pdq += rec.digest
                 self._pdq_ids.append(lid)
                 self._pdq_radii.append(-1 if rec.distance is None else rec.distance)
             elif rec.algorithm in DIGEST_KINDS:
-                buf = raw.get(rec.algorithm)
+                buf = stage.get(rec.algorithm)
                 if buf is None:
-                    buf = raw[rec.algorithm] = bytearray()
-                    ids[rec.algorithm] = array("I")
-                buf += rec.digest
-                ids[rec.algorithm].append(lid)
+                    buf = stage[rec.algorithm] = (bytearray(), array("I"))
+                buf[0].extend(rec.digest)
+                buf[1].append(lid)
+                if len(buf[1]) >= STAGE_ROWS:
+                    self._flush_stage(pending)
             else:
                 continue
             if rec.size is None:
                 self.all_sized = False
             elif self.all_sized:
-                sizes.append(rec.size)
-                if len(sizes) >= self.compact_every:
-                    self._compact_sizes()
+                pending.append(rec.size)
+                if len(pending) >= self.compact_every:
+                    self._flush_stage(pending)
+        self._flush_stage(pending)
+
+    def _flush_stage(self, pending: array[int]) -> None:
+        for alg, (raw, ids) in self._stage.items():
+            if ids:
+                width = DIGEST_KINDS[alg].size
+                self._partitions(alg).add(np.frombuffer(raw, dtype=np.uint8).reshape(-1, width),
+                                          np.frombuffer(ids, dtype=np.uint32))
+            del raw[:], ids[:]
+        if pending:
+            self._add_sizes(np.array(pending, dtype=np.int64))
+            del pending[:]
+
+    def _partitions(self, alg: str) -> _Partitions:
+        parts = self._parts.get(alg)
+        if parts is None:
+            parts = self._parts[alg] = _Partitions(DIGEST_KINDS[alg].size)
+        return parts
+
+    def add_arrays(self, algorithm: str, digests: np.ndarray | bytes, label_ids: np.ndarray | None = None,
+                   sizes: np.ndarray | None = None) -> None:
+        """Add many digests of one algorithm at once (the fast importers' path: no object per entry).
+        ``digests``: n × width bytes; ``label_ids``: list-wide ids from :meth:`label_id` (None: label 0, which
+        must then exist); ``sizes``: per entry, -1 or None for "no size"."""
+        width = DIGEST_KINDS[algorithm].size
+        rows = np.frombuffer(digests, dtype=np.uint8) if not isinstance(digests, np.ndarray) else digests
+        rows = rows.reshape(-1, width)
+        self._partitions(algorithm).add(rows, label_ids)
+        if sizes is None:
+            if len(rows):
+                self.all_sized = False
+        else:
+            self._add_sizes(np.asarray(sizes, dtype=np.int64))
+
+    def add_batch(self, batch: RecordBatch) -> None:
+        """Add a :class:`RecordBatch` (one chunk of a fast importer) in label order of appearance."""
+        if self.category is not None:
+            table = np.array([self.label_id(self.category)], dtype=np.uint32)
+            ids = None if table[0] == 0 else np.full(batch.rows, table[0], dtype=np.uint32)
+        else:
+            table = self.label_ids(batch.labels)
+            if batch.label_ids is None:
+                ids = None if table[0] == 0 else np.full(batch.rows, table[0], dtype=np.uint32)
+            else:
+                ids = table[batch.label_ids]
+        for k, alg in enumerate(batch.algorithms):
+            sel = None if batch.row_alg is None else batch.row_alg == k
+            alg_ids = ids if sel is None or ids is None else ids[sel]
+            self._partitions(alg).add(batch.digests[k], alg_ids)
+        if batch.algorithms:  # sizes once per row, not once per algorithm
+            if batch.sizes is None:
+                self.all_sized = False
+            else:
+                self._add_sizes(batch.sizes)
+
+    def _add_sizes(self, sizes: np.ndarray) -> None:
+        if not self.all_sized:
+            return
+        if len(sizes) and int(sizes.min()) < 0:
+            self.all_sized = False
+            self._pending_sizes, self._pending_count = [], 0
+            self._sizes = np.empty(0, dtype=np.uint32)
+            return
+        self._pending_sizes.append(sizes.astype(np.uint32) if len(sizes) and int(sizes.max()) < 1 << 32
+                                   else sizes)  # half the memory while pending
+        self._pending_count += len(sizes)
+        if self._pending_count >= self.compact_every:
+            self._compact_sizes()
 
     def _compact_sizes(self) -> None:
-        if self._pending_sizes:
-            merged = np.concatenate([*self._sizes, np.frombuffer(self._pending_sizes, dtype=np.int64)])
-            self._sizes = [np.unique(merged)]
-            del merged
-            del self._pending_sizes[:]  # in place: add_all holds a reference to this array
+        """Merge the pending sizes into the sorted unique set. Why not ``np.union1d``/``np.insert``: they hold
+        several set-sized temporaries (masks, index arrays); here the only one is the merged copy (the new
+        sizes are first reduced to those not in the set, then appended and sorted in place)."""
+        if not self._pending_sizes:
+            return
+        new = _sorted_unique(np.concatenate(self._pending_sizes))
+        self._pending_sizes, self._pending_count = [], 0
+        base = self._sizes
+        if len(base) and len(new):
+            at = np.searchsorted(base, new)
+            np.minimum(at, len(base) - 1, out=at)
+            new = new[base[at] != new]
+            del at
+        fits = base.dtype == np.uint32 and (not len(new) or int(new[-1]) < 1 << 32)
+        dtype = np.uint32 if fits else np.int64
+        merged = np.concatenate([base.astype(dtype, copy=False), new.astype(dtype)])
+        self._sizes = base = None  # type: ignore[assignment]
+        merged.sort(kind="stable")  # timsort: two sorted runs, one linear merge
+        self._sizes = merged
+        del new
+        release_free_heap()
 
     def build(self) -> ListArrays:
+        self._flush_stage(array("q"))
+        self._compact_sizes()
+        release_free_heap()
         n_labels = len(self.labels)
         exact: dict[str, ExactIndex] = {}
-        for alg in list(self._raw):
-            raw = self._raw.pop(alg)
-            ids = np.frombuffer(self._ids.pop(alg), dtype=np.uint32)
-            exact[alg] = ExactIndex.build(alg, raw, ids, n_labels)
-            del raw, ids
+        for alg in list(self._parts):
+            parts = self._parts.pop(alg)
+            if parts.count:
+                exact[alg] = ExactIndex.from_parts(alg, parts.drain(), parts.count, n_labels)
+            del parts
+            release_free_heap()  # the radix table's temporaries
         self._compact_sizes()
         has_entries = bool(exact) or bool(self._pdq)
-        sizes = (self._sizes[0] if self._sizes else np.empty(0, np.int64)) if self.all_sized and has_entries else None
-        sizes = compact_sizes(sizes)
+        sizes: np.ndarray | None = None
+        if self.all_sized and has_entries:  # uint32 as it is (no copy at the peak), else int64 narrowed if it fits
+            sizes = self._sizes if len(self._sizes) else np.empty(0, np.int64)
+            sizes = sizes if sizes.dtype == np.uint32 else compact_sizes(sizes)
         arrays = ListArrays(self.labels, exact, sizes)
         if self._pdq:
             hashes = np.frombuffer(bytes(self._pdq), dtype=np.uint8).reshape(-1, PDQ_BYTES)
@@ -121,6 +346,15 @@ class ListBuilder:
             arrays.pdq_radii = np.frombuffer(self._pdq_radii, dtype=np.int16).copy()
         arrays.categories = category_counts(arrays)
         return arrays
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` by sorting in place (NumPy 2's hash-based unique is several times slower on ints)."""
+    values.sort()
+    keep = np.empty(len(values), dtype=bool)
+    keep[:1] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
 
 
 def compact_sizes(sizes: np.ndarray | None) -> np.ndarray | None:
@@ -185,7 +419,7 @@ def merge(base: ListArrays, added: ListArrays, removed: dict[str, list[bytes]]) 
             payloads.append(ids(ix.arrays()[2], len(ix))[keep])
         raw = np.concatenate(parts)
         if len(raw):
-            exact[alg] = ExactIndex.build(alg, raw.tobytes(), np.concatenate(payloads), len(labels))
+            exact[alg] = ExactIndex.build(alg, raw, np.concatenate(payloads), len(labels))
     sizes = None
     if base.sizes is not None and added.sizes is not None:
         sizes = compact_sizes(np.union1d(base.sizes.astype(np.int64), added.sizes.astype(np.int64)))

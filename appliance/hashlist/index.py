@@ -53,6 +53,36 @@ def split_digests(raw: bytes | bytearray | memoryview | np.ndarray, width: int) 
     return prefix, rest
 
 
+def _sorted_unique(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted unique uint64 prefixes, the row index of each entry's first occurrence) of ``n × width`` rows:
+    a numeric sort on the prefix; only runs of equal prefixes (duplicates, or rare collisions) are
+    ordered further, by the remaining bytes and then by input position."""
+    width = rows.shape[1]
+    keys = np.ascontiguousarray(rows[:, :PREFIX]).view(">u8").ravel().astype(np.uint64)
+    order = np.argsort(keys)  # not stable: input order is restored below where keys are equal
+    keys = keys[order]
+    if len(keys) < 2:
+        return keys, order
+    tie = keys[1:] == keys[:-1]
+    if not tie.any():
+        return keys, order
+    in_run = np.zeros(len(keys), dtype=bool)
+    in_run[1:] = tie
+    in_run[:-1] |= tie
+    pos = np.flatnonzero(in_run)
+    sub = order[pos]
+    sub_rest = np.ascontiguousarray(rows[sub, PREFIX:]).view(f"S{width - PREFIX}").ravel()
+    order[pos] = sub[np.lexsort((sub, sub_rest, keys[pos]))]  # equal digests in input order: first one wins
+    dup = np.zeros(len(keys), dtype=bool)
+    run_rest = np.ascontiguousarray(rows[order[pos], PREFIX:]).view(f"S{width - PREFIX}").ravel()
+    same = (keys[pos[1:]] == keys[pos[:-1]]) & (run_rest[1:] == run_rest[:-1]) & (pos[1:] == pos[:-1] + 1)
+    dup[pos[1:][same]] = True
+    if dup.any():
+        keep = ~dup
+        return keys[keep], order[keep]
+    return keys, order
+
+
 class ExactIndex:
     """Sorted, unique digests of one algorithm, held as two aligned arrays: the first 8 bytes as uint64 (binary
     search on machine words) and the remaining bytes as fixed-width strings; plus a small-int label payload
@@ -91,32 +121,59 @@ class ExactIndex:
         self._table = table
 
     @classmethod
-    def build(cls, algorithm: str, raw: bytes | bytearray | memoryview, payload: np.ndarray | None,
+    def build(cls, algorithm: str, raw: bytes | bytearray | memoryview | np.ndarray, payload: np.ndarray | None,
               label_count: int | None = None) -> ExactIndex:
         """``raw`` is the concatenated digests (n × width bytes); ``payload`` one label id per digest.
         Duplicates keep the first occurrence's payload. The payload is narrowed to the smallest type."""
         width = DIGEST_KINDS[algorithm].size
-        keys = np.frombuffer(raw, dtype=f"S{width}")
-        if payload is not None and len(keys) != len(payload):
+        rows = np.frombuffer(raw, dtype=np.uint8).reshape(-1, width)
+        if payload is not None and len(rows) != len(payload):
             raise ValueError("payload length does not match digest count")
-        order = np.argsort(keys, kind="stable")
-        keys = keys[order]
-        if payload is not None:
-            payload = np.asarray(payload)[order]
-        del order
-        if len(keys) > 1:
-            keep = np.empty(len(keys), dtype=bool)
-            keep[0] = True
-            np.not_equal(keys[1:], keys[:-1], out=keep[1:])
-            if not keep.all():
-                keys = keys[keep]
-                payload = payload[keep] if payload is not None else None
-        if payload is not None:
-            top = label_count if label_count is not None else (int(payload.max()) + 1 if len(payload) else 0)
-            dtype = payload_dtype(top)
-            payload = None if dtype is None else np.ascontiguousarray(payload, dtype=dtype)
-        prefix, rest = split_digests(keys.view(np.uint8), width)
-        return cls(algorithm, prefix, rest, payload)
+        if payload is not None and label_count is None:
+            label_count = int(np.max(payload)) + 1 if len(payload) else 0
+        if payload is None:
+            label_count = 1
+        return cls.from_parts(algorithm, [(rows, None if payload is None else np.asarray(payload))], len(rows),
+                              label_count)
+
+    @classmethod
+    def from_parts(cls, algorithm: str, parts: Iterable[tuple[np.ndarray, np.ndarray | None]], total: int,
+                   label_count: int | None) -> ExactIndex:
+        """Build from ``parts``: ``(rows, label ids)`` pairs, rows an ``n × width`` uint8 array, ids ``None``
+        meaning label 0, whose key ranges ascend part by part (the import partitions digests by their top bits).
+
+        Why: the final arrays are allocated once (``np.empty``: pages are committed only as they are written)
+        and each part is sorted on its own and may be freed by the caller's iterator before the next one comes,
+        so an import's peak memory stays near the digest bytes instead of 3× (whole-array argsort + copies).
+        Parts are sorted by the 8-byte prefix as uint64 (a fast numeric sort), equal prefixes by the rest;
+        duplicates keep the first occurrence's label. ``total`` bounds the entry count (before de-duplication)."""
+        width = DIGEST_KINDS[algorithm].size
+        dtype = payload_dtype(label_count if label_count is not None else 1)
+        prefix = np.empty(total, dtype=np.uint64)
+        rest = np.empty(total, dtype=f"S{width - PREFIX}")
+        rest_bytes = rest.view(np.uint8).reshape(total, width - PREFIX)
+        payload = np.empty(total, dtype=dtype) if dtype is not None else None
+        at = 0
+        last: tuple[int, bytes] | None = None
+        for rows, ids in parts:
+            n = len(rows)
+            if not n:
+                continue
+            if at + n > total:
+                raise ValueError("parts hold more digests than announced")
+            keys, take = _sorted_unique(rows)
+            m = len(take)
+            if last is not None and (int(keys[0]), bytes(rows[take[0], PREFIX:])) <= last:
+                raise ValueError("parts are not in ascending key order")
+            prefix[at:at + m] = keys
+            rest_bytes[at:at + m] = np.take(rows, take, axis=0)[:, PREFIX:]  # take: a row copy, not per byte
+            if payload is not None:
+                payload[at:at + m] = 0 if ids is None else ids[take]
+            last = (int(keys[-1]), bytes(rows[take[-1], PREFIX:]))
+            at += m
+            del keys, take
+        prefix, rest = prefix[:at], rest[:at]
+        return cls(algorithm, prefix, rest, payload[:at] if payload is not None else None)
 
     @classmethod
     def from_sorted(cls, algorithm: str, prefix: np.ndarray, rest: np.ndarray,

@@ -8,8 +8,8 @@ dropped chunks, a truncated file (no final chunk), appended bytes, or a file of 
 fail authentication. The wrapped data key is bound to list id and version the same way.
 
 Plaintext never reaches disk: the writer takes plaintext pieces from memory and writes ciphertext only; the
-reader decrypts straight into one pre-sized in-memory buffer that the index then uses in place (so only
-ciphertext passes through the page cache; the appliance has no swap).
+reader decrypts straight into one pre-sized in-memory buffer (``decrypt_into``: no per-chunk plaintext copy)
+that the index then uses in place (so only ciphertext passes through the page cache; the appliance has no swap).
 """
 
 from __future__ import annotations
@@ -123,6 +123,17 @@ def read_header(fh: BinaryIO) -> SealedHeader:
         raise SealedError("unreadable header") from None
 
 
+def _read_into(fh: BinaryIO, view: memoryview) -> int:
+    """Fill ``view`` from ``fh``; the count read (short only at the end of the file)."""
+    got = 0
+    while got < len(view):
+        n = fh.readinto(view[got:])  # type: ignore[attr-defined]
+        if not n:
+            break
+        got += n
+    return got
+
+
 def read_sealed(fh: BinaryIO, kek: bytes, list_id: str, version: int) -> np.ndarray:
     """Decrypt the whole file into one uint8 array, verifying every chunk. Raises :class:`SealedError`."""
     header = read_header(fh)
@@ -143,6 +154,9 @@ def read_sealed(fh: BinaryIO, kek: bytes, list_id: str, version: int) -> np.ndar
         raise SealedError("bad sizes in header")
     total_chunks = max(1, -(-size // chunk))
     out = np.empty(size, dtype=np.uint8)
+    out_view = memoryview(out)
+    ct_buf = memoryview(bytearray(chunk + TAG))  # one ciphertext buffer, reused
+    into = hasattr(aead, "decrypt_into")  # cryptography >= 45: decrypt straight into ``out`` (no copy)
     hdigest = header.digest
     offset = 0
     for index in range(total_chunks):
@@ -152,12 +166,18 @@ def read_sealed(fh: BinaryIO, kek: bytes, list_id: str, version: int) -> np.ndar
         (clen,) = _LEN.unpack(raw_len)
         if clen > chunk + TAG:
             raise SealedError(f"chunk {index}: bad length")
-        ct = fh.read(clen)
-        if len(ct) != clen:
+        ct = ct_buf[:clen]
+        if _read_into(fh, ct) != clen:
             raise SealedError(f"truncated inside chunk {index} of {total_chunks}")
         final = index == total_chunks - 1
+        n = clen - TAG
+        ad = _chunk_ad(list_id, version, index, final, hdigest)
         try:
-            pt = aead.decrypt(_nonce(index), ct, _chunk_ad(list_id, version, index, final, hdigest))
+            if into and n >= 0 and offset + n <= size and (final or n == chunk):
+                aead.decrypt_into(_nonce(index), ct, ad, out_view[offset:offset + n])
+                offset += n
+                continue
+            pt = aead.decrypt(_nonce(index), bytes(ct), ad)
         except InvalidTag:
             raise SealedError(f"chunk {index} of {total_chunks} fails authentication (altered, reordered or "
                               "truncated ciphertext)") from None

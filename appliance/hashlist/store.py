@@ -30,7 +30,7 @@ from typing import Any
 from appliance.errors import GapscanError
 from appliance.hashlist import serial
 from appliance.hashlist.builder import ListArrays, ListBuilder, merge
-from appliance.hashlist.importers import ImportStats, detect_format, module_for
+from appliance.hashlist.importers import ImportStats, RecordBatch, detect_format, iter_file_items, module_for
 from appliance.hashlist.importers.pdq import MAX_DISTANCE as MAX_PDQ_DISTANCE
 from appliance.hashlist.index import LoadedList
 from appliance.hashlist.model import HashListFormatError, HashRecord, ListInfo
@@ -208,9 +208,10 @@ class HashListStore:
         return meta.version if meta else None
 
     # -- import ---------------------------------------------------------------------------------
-    def import_records(self, info: ListInfo, records: Iterable[HashRecord], *, category: str | None = None,
-                       stats: ImportStats | None = None) -> ListMeta:
-        """Build, encrypt and install ``info.name`` at ``info.version`` (must exceed the installed one)."""
+    def import_records(self, info: ListInfo, records: Iterable[HashRecord | RecordBatch], *,
+                       category: str | None = None, stats: ImportStats | None = None) -> ListMeta:
+        """Build, encrypt and install ``info.name`` at ``info.version`` (must exceed the installed one).
+        ``records`` may hold whole :class:`RecordBatch`\\es (the importers' fast path)."""
         _check_name(info.name)
         kek = self._require_kek()
         installed = self.installed_version(info.name)
@@ -300,7 +301,7 @@ class HashListStore:
         stats = ImportStats()
         info = ListInfo(name, version, kind, fmt_name, path.name, pdq_distance)  # type: ignore[arg-type]
         try:
-            records = module_for(fmt_name).iter_records(path, lenient=lenient, stats=stats)
+            records = iter_file_items(path, fmt_name, lenient=lenient, stats=stats)
             return self.import_records(info, records, category=category, stats=stats)
         except HashListFormatError as exc:
             raise GapscanError(f"bad hash list: {exc} (nothing imported; --lenient skips malformed records)") from None

@@ -4,7 +4,9 @@
 - ``sniff(head: bytes) -> bool``: does this look like my format (for ``--format auto``);
 - ``iter_records(path, *, lenient=False, stats=None) -> Iterator[HashRecord]``: a streaming generator
   (constant memory whatever the file size) raising :class:`HashListFormatError` naming file, line/record and
-  field on a bad record unless ``lenient``, in which case bad records are counted in ``stats.skipped``.
+  field on a bad record unless ``lenient``, in which case bad records are counted in ``stats.skipped``;
+- optionally ``iter_items(path, *, lenient=False, stats=None)``: the same records, where whole chunks may come
+  as one :class:`RecordBatch` of arrays (the fast path of line formats; see :mod:`.chunks`).
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from types import ModuleType
 
 from appliance.errors import GapscanError
 from appliance.hashlist.importers import clamav, hashdeep, nsrl, pdq, text, vics
+from appliance.hashlist.importers.batch import RecordBatch
 from appliance.hashlist.importers.common import ImportStats
 from appliance.hashlist.model import HashRecord
 
-__all__ = ["FORMATS", "ImportStats", "detect_format", "iter_file", "module_for"]
+__all__ = ["FORMATS", "ImportStats", "RecordBatch", "detect_format", "iter_file", "iter_file_items", "module_for"]
 
 #: Format name -> module. Order matters for detection: the most specific sniffers first.
 FORMATS: dict[str, ModuleType] = {m.FORMAT: m for m in (hashdeep, nsrl, vics, clamav, pdq, text)}
@@ -53,3 +56,12 @@ def iter_file(path: str | os.PathLike[str], fmt: str = "auto", *, lenient: bool 
     """Stream the records of ``path`` in format ``fmt`` (``auto``: detected)."""
     module = module_for(detect_format(path) if fmt == "auto" else fmt)
     return module.iter_records(path, lenient=lenient, stats=stats)
+
+
+def iter_file_items(path: str | os.PathLike[str], fmt: str = "auto", *, lenient: bool = False,
+                    stats: ImportStats | None = None) -> Iterator[HashRecord | RecordBatch]:
+    """Like :func:`iter_file`, but formats with a fast path hand whole chunks over as :class:`RecordBatch`\\es
+    (for :meth:`appliance.hashlist.builder.ListBuilder.add_all`: no Python object per entry)."""
+    module = module_for(detect_format(path) if fmt == "auto" else fmt)
+    items = getattr(module, "iter_items", module.iter_records)
+    return items(path, lenient=lenient, stats=stats)
