@@ -70,6 +70,15 @@ class FileResult:
     extra: dict[str, Any] | None = None
     matches: list[tuple[Match, int | None]] = field(default_factory=list)
     error: str | None = None
+    #: What the opened file's fstat said, for an entry the walk did not stat (``SIZE_UNKNOWN``); else None.
+    stat: StatFacts | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatFacts:
+    size: int
+    mtime: float
+    flags: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,24 +117,42 @@ class FileHasher:
             return FileResult("skipped", error=f"{entry.kind.value}: not opened")
         if self.cancelled():
             return FileResult("aborted")
+        stream = None
+        facts = None
+        try:
+            if entry.size < 0:  # the walk did not stat it: the open file's fstat tells size, mtime, holes
+                stream = self.source.open(entry)
+                facts = _stat_facts(stream, entry.flags)
+                entry = Entry(entry.path, entry.kind, facts.size, facts.mtime, facts.flags, None, entry.ref)
+            result = self._policy(entry)
+            if result is None:
+                if stream is None:
+                    stream = self.source.open(entry)
+                result = self._hash(entry, stream)
+        except MediaGone:  # not this file's fault: the whole medium is gone, the job ends the scan
+            raise
+        except OSError as exc:
+            result = FileResult("error", error=oserror_text(exc))
+        except Exception as exc:  # a reader bug on one hostile file must not end the scan
+            result = FileResult("error", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            if stream is not None:
+                stream.close()
+        result.stat = facts
+        return result
+
+    def _policy(self, entry: Entry) -> FileResult | None:
+        """Why this file is not hashed (sparse, too large, no listed digest has its size), or None."""
         p = self.policy
         if "sparse" in entry.flags and entry.size >= SPARSE_SKIP_MIN and not p.hash_sparse:
             return FileResult("skipped", error="sparse file: skipped by policy (--hash-sparse hashes it)")
         if p.max_file_size is not None and entry.size > p.max_file_size:
             return FileResult("skipped", error=f"larger than --max-file-size ({p.max_file_size} bytes)")
-        try:
-            # No listed digest has this size: only an analyzer (PDQ for images) may still need the file, and
-            # a look at its first bytes decides, instead of hashing every file whenever PDQ lists exist.
-            if not p.hash_all and not self.matcher.needs_hashing(entry.size) and not self._analyzer_wants(entry):
-                return FileResult("prefiltered")
-            with self.source.open(entry) as stream:
-                return self._hash(entry, stream)
-        except MediaGone:  # not this file's fault: the whole medium is gone, the job ends the scan
-            raise
-        except OSError as exc:
-            return FileResult("error", error=oserror_text(exc))
-        except Exception as exc:  # a reader bug on one hostile file must not end the scan
-            return FileResult("error", error=f"{type(exc).__name__}: {exc}")
+        # No listed digest has this size: only an analyzer (PDQ for images) may still need the file, and
+        # a look at its first bytes decides, instead of hashing every file whenever PDQ lists exist.
+        if not p.hash_all and not self.matcher.needs_hashing(entry.size) and not self._analyzer_wants(entry):
+            return FileResult("prefiltered")
+        return None
 
     def _analyzer_wants(self, entry: Entry) -> bool:
         """Does an analyzer want this file, by its sniffed type? Without analyzers the file is not even opened."""
@@ -195,6 +222,19 @@ def _match_batch(matcher: Matcher, results: list[FileResult]) -> None:
             for i in np.flatnonzero(found >= 0).tolist():
                 if not lst.is_suppressed(alg, values[i]):  # an admin marked it a false positive (allow-list)
                     rows[i].matches.append((Match(lst.info, alg, values[i], lst.labels[int(found[i])]), None))
+
+
+_SPARSE = frozenset({"sparse"})
+
+
+def _stat_facts(stream: Any, flags: frozenset[str]) -> StatFacts:
+    st = getattr(stream, "stat", None)
+    if st is None:
+        raise OSError(errno.EINVAL, "the source gave neither the size nor a stat of this file")
+    size = st.st_size
+    if size > 0 and st.st_blocks * 512 < size // 2:  # mostly holes: recorded 'sparse', skipped unless asked
+        flags = flags | _SPARSE
+    return StatFacts(size, st.st_mtime, flags)
 
 
 def oserror_text(exc: OSError) -> str:

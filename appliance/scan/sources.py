@@ -131,6 +131,12 @@ class ScanSource:
         #: directly rather than wrapped).
         self.forkable: Callable[[Entry], bool] = getattr(inner, "forkable", _always)
 
+    def defer_file_stat(self) -> None:
+        """Passed on to the inner source when it can (``LocalDirSource.defer_file_stat``)."""
+        defer = getattr(self._inner, "defer_file_stat", None)
+        if defer is not None:
+            defer()
+
     def note_gone(self, exc: MediaGone) -> None:
         if self.gone is None:
             self.gone = str(exc)
@@ -181,6 +187,11 @@ class _GoneWatch(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
+
+    @property
+    def stat(self) -> os.stat_result | None:
+        """The inner stream's fstat where it has one (a local file, see ``LocalDirSource.open``)."""
+        return getattr(self._stream, "stat", None)
 
     def readinto(self, buffer: Any) -> int:
         try:

@@ -19,8 +19,6 @@ from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
-from appliance.hashing.digests import Digests
-from appliance.hashlist.index import Match
 from appliance.scan.hasher import FileHasher, FileResult
 from firmware.media.source import Entry, EntryKind
 
@@ -76,26 +74,16 @@ class HashPool:
         else:
             self._executor = ThreadPoolExecutor(workers, thread_name_prefix="gapscan-hash")
 
-    def submit(self, entries: list[Entry], *, in_process: bool = False) -> Future[list[FileResult]]:
-        """Hash ``entries``; ``in_process``: in a thread of this process even when the pool forks workers."""
+    def submit(self, entries: list[Entry], *, in_process: bool = False) -> Future[list[ResultRow]]:
+        """Hash ``entries`` into result rows (:func:`pack_results`); ``in_process``: in a thread of this process
+        even when the pool forks workers."""
         if not self.processes:
-            return self._executor.submit(self._hasher.hash_run, entries)
+            return self._executor.submit(_hash_run_rows, self._hasher, entries)
         if in_process:
             if self._threads is None:
                 self._threads = ThreadPoolExecutor(self._workers, thread_name_prefix="gapscan-hash")
-            return self._threads.submit(self._hasher.hash_run, entries)
-        done: Future[list[FileResult]] = Future()
-        packed = self._executor.submit(_child_hash_run, pack_entries(entries))
-        lists = self._hasher.matcher.lists
-
-        def unpack(f: Future[list[tuple[Any, ...]]]) -> None:
-            try:
-                done.set_result(unpack_results(f.result(), lists))
-            except BaseException as exc:
-                done.set_exception(exc)
-
-        packed.add_done_callback(unpack)
-        return done
+            return self._threads.submit(_hash_run_rows, self._hasher, entries)
+        return self._executor.submit(_child_hash_run, pack_entries(entries))
 
     def __enter__(self) -> HashPool:
         return self
@@ -122,9 +110,13 @@ def _child_init(hasher: FileHasher, scan_pid: int) -> None:
         pass
 
 
-def _child_hash_run(packed: tuple[Any, list[tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
+def _child_hash_run(packed: tuple[Any, list[tuple[Any, ...]]]) -> list[ResultRow]:
     assert _CHILD_HASHER is not None
-    return pack_results(_CHILD_HASHER.hash_run(unpack_entries(packed)), _CHILD_HASHER.matcher.lists)
+    return _hash_run_rows(_CHILD_HASHER, unpack_entries(packed))
+
+
+def _hash_run_rows(hasher: FileHasher, entries: list[Entry]) -> list[ResultRow]:
+    return pack_results(hasher.hash_run(entries), hasher.matcher.lists)
 
 
 # -- what crosses the process boundary --------------------------------------------------------------
@@ -158,23 +150,30 @@ def unpack_entries(packed: tuple[Any, list[tuple[Any, ...]]]) -> list[Entry]:
     return out
 
 
-def pack_results(results: Sequence[FileResult], lists: Sequence[Any]) -> list[tuple[Any, ...]]:
+#: One file's result as the scan job records it: ``(status, file_type, size, mtime, flags, md5, sha1, sha256,
+#: extra, matches, error)``. ``size``: the bytes the digests cover, else what the open file's fstat said, else
+#: None (the entry's); ``mtime``/``flags`` (comma-joined): from the fstat when the walk did not stat the file,
+#: else None (the entry's); ``matches``: ``(list index, algorithm, digest, label, distance)`` or None.
+ResultRow = tuple[Any, ...]
+
+
+def pack_results(results: Sequence[FileResult], lists: Sequence[Any]) -> list[ResultRow]:
     index = {id(lst.info): i for i, lst in enumerate(lists)}
     rows = []
     for r in results:
-        digests = (r.digests.values, r.digests.size) if r.digests is not None else None
+        facts = r.stat
+        if facts is not None:
+            size, mtime, flags = facts.size, facts.mtime, ",".join(sorted(facts.flags)) if facts.flags else ""
+        else:
+            size = mtime = flags = None
+        d = r.digests
+        if d is not None:
+            v = d.values
+            size = d.size
+            md5, sha1, sha256 = v.get("md5"), v.get("sha1"), v.get("sha256")
+        else:
+            md5 = sha1 = sha256 = None
         matches = [(index[id(m.list)], m.algorithm, m.digest, m.label, dist) for m, dist in r.matches] \
             if r.matches else None
-        rows.append((r.status, r.file_type, digests, r.extra, matches, r.error))
+        rows.append((r.status, r.file_type, size, mtime, flags, md5, sha1, sha256, r.extra, matches, r.error))
     return rows
-
-
-def unpack_results(rows: list[tuple[Any, ...]], lists: Sequence[Any]) -> list[FileResult]:
-    out = []
-    for status, file_type, digests, extra, matches, error in rows:
-        r = FileResult(status, file_type, Digests(*digests) if digests is not None else None, extra,
-                       error=error)
-        if matches:
-            r.matches = [(Match(lists[i].info, alg, digest, label), dist) for i, alg, digest, label, dist in matches]
-        out.append(r)
-    return out

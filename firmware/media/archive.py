@@ -17,6 +17,7 @@ import errno
 import gzip
 import io
 import lzma
+import os
 import tarfile
 import tempfile
 import threading
@@ -97,6 +98,16 @@ class _TarRef:
     size: int
 
 
+def _opened_size(stream: BinaryIO) -> int:
+    st = getattr(stream, "stat", None)
+    if isinstance(st, os.stat_result):
+        return st.st_size
+    pos = stream.tell()
+    size = stream.seek(0, io.SEEK_END)
+    stream.seek(pos)
+    return size
+
+
 def archive_kind(path: bytes) -> str | None:
     """'zip' or 'tar' from the name (compressed tars are recognised by content when opened)."""
     low = path.lower()
@@ -122,6 +133,13 @@ class ArchiveSource:
     def forkable(entry: Entry) -> bool:
         """May a forked hashing worker open this entry? Not an archive member (see ``fork_safe``)."""
         return not isinstance(entry.ref, (_ZipRef, _TarRef))
+
+    def defer_file_stat(self) -> None:
+        """Passed on to the inner source (see ``LocalDirSource.defer_file_stat``); an archive whose size the
+        walk left unknown is measured when it is opened for expansion."""
+        defer = getattr(self._inner, "defer_file_stat", None)
+        if defer is not None:
+            defer()
 
     def describe(self) -> dict[str, object]:
         return {**self._inner.describe(), "archives": self.limits.to_json()}
@@ -162,7 +180,10 @@ class ArchiveSource:
             return
         kind = archive_kind(path)
         try:
-            fh = self._prepare(opener(), kind, size, budget, depth)
+            stream = opener()
+            if size < 0:  # the walk deferred the stat: the open file tells (the ratio limit needs the size)
+                size = _opened_size(stream)
+            fh = self._prepare(stream, kind, size, budget, depth)
             shared = _Shared(fh)
             if kind == "zip":
                 shared.zf = zipfile.ZipFile(fh)
