@@ -9,6 +9,7 @@ failure becomes a result with status ``error``.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import threading
 from collections.abc import Callable, Sequence
@@ -74,11 +75,8 @@ class FileResult:
     stat: StatFacts | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class StatFacts:
-    size: int
-    mtime: float
-    flags: frozenset[str]
+#: ``(size, mtime, flags)`` of an opened file, from its fstat.
+StatFacts = tuple[int, float, frozenset[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,13 +98,14 @@ class FileHasher:
         self.analyzers = list(analyzers)
         self.cancelled = cancelled or (lambda: False)
         self._local = threading.local()
+        self._one_shots = tuple(_ONE_SHOT.get(a) or functools.partial(_one_shot, a) for a in policy.algorithms)
 
     def hash_run(self, entries: Sequence[Entry]) -> list[FileResult]:
         """Hash a run of consecutive entries, then match them all in one lookup per list and algorithm."""
         results = [self.hash_entry(e) for e in entries]
         _match_batch(self.matcher, [r for r in results if r.digests is not None and r.extra is None])
         for r in results:
-            if any(m.list.kind == "ignore" for m, _ in r.matches):
+            if r.matches and any(m.list.kind == "ignore" for m, _ in r.matches):
                 r.status = "known"
         return results
 
@@ -119,16 +118,17 @@ class FileHasher:
             return FileResult("aborted")
         stream = None
         facts = None
+        size, flags = entry.size, entry.flags
         try:
-            if entry.size < 0:  # the walk did not stat it: the open file's fstat tells size, mtime, holes
+            if size < 0:  # the walk did not stat it: the open file's fstat tells size, mtime, holes
                 stream = self.source.open(entry)
-                facts = _stat_facts(stream, entry.flags)
-                entry = Entry(entry.path, entry.kind, facts.size, facts.mtime, facts.flags, None, entry.ref)
-            result = self._policy(entry)
+                facts = _stat_facts(stream, flags)
+                size, _, flags = facts
+            result = self._policy(entry, size, flags)
             if result is None:
                 if stream is None:
                     stream = self.source.open(entry)
-                result = self._hash(entry, stream)
+                result = self._hash(stream, size)
         except MediaGone:  # not this file's fault: the whole medium is gone, the job ends the scan
             raise
         except OSError as exc:
@@ -141,46 +141,48 @@ class FileHasher:
         result.stat = facts
         return result
 
-    def _policy(self, entry: Entry) -> FileResult | None:
+    def _policy(self, entry: Entry, size: int, flags: frozenset[str]) -> FileResult | None:
         """Why this file is not hashed (sparse, too large, no listed digest has its size), or None."""
         p = self.policy
-        if "sparse" in entry.flags and entry.size >= SPARSE_SKIP_MIN and not p.hash_sparse:
+        if "sparse" in flags and size >= SPARSE_SKIP_MIN and not p.hash_sparse:
             return FileResult("skipped", error="sparse file: skipped by policy (--hash-sparse hashes it)")
-        if p.max_file_size is not None and entry.size > p.max_file_size:
+        if p.max_file_size is not None and size > p.max_file_size:
             return FileResult("skipped", error=f"larger than --max-file-size ({p.max_file_size} bytes)")
         # No listed digest has this size: only an analyzer (PDQ for images) may still need the file, and
         # a look at its first bytes decides, instead of hashing every file whenever PDQ lists exist.
-        if not p.hash_all and not self.matcher.needs_hashing(entry.size) and not self._analyzer_wants(entry):
+        if not p.hash_all and not self.matcher.needs_hashing(size) and not self._analyzer_wants(entry, size):
             return FileResult("prefiltered")
         return None
 
-    def _analyzer_wants(self, entry: Entry) -> bool:
+    def _analyzer_wants(self, entry: Entry, size: int) -> bool:
         """Does an analyzer want this file, by its sniffed type? Without analyzers the file is not even opened."""
         if not self.analyzers:
             return False
         with self.source.open(entry) as stream:
             file_type = sniff(stream.read(SNIFF_BYTES))
-        return any(a.wants(file_type, entry.size) for a in self.analyzers)
+        return any(a.wants(file_type, size) for a in self.analyzers)
 
-    def _hash(self, entry: Entry, stream: Any) -> FileResult:
+    def _hash(self, stream: Any, size: int) -> FileResult:
+        """Digests (and any analyzer) of ``stream`` read to its end once; ``size``: what the walk or fstat said."""
         buf = getattr(self._local, "buf", None)
         if buf is None:
             buf = self._local.buf = bytearray(CHUNK)
         algorithms = self.policy.algorithms
-        hashers = [_NEW[a]() for a in algorithms]
         view = memoryview(buf)
         n = stream.readinto(view)
         file_type = sniff(view[: min(n, SNIFF_BYTES)].tobytes())
         analyzer = None
         if self.analyzers:
-            analyzer = next((a for a in self.analyzers if a.wants(file_type, entry.size)), None)
+            analyzer = next((a for a in self.analyzers if a.wants(file_type, size)), None)
         if analyzer is None and 0 < n < len(buf):
             more = stream.readinto(view[n:])
             if not more:
                 # The whole file fit in one read (most files on real media): one call per digest, no loop.
                 chunk = view[:n]
-                return FileResult("hashed", file_type, Digests({a: _one_shot(a, chunk) for a in algorithms}, n))
+                values = dict(zip(algorithms, [f(chunk) for f in self._one_shots], strict=True))
+                return FileResult("hashed", file_type, Digests(values, n))
             n += more  # a short read, or the file grew: go on with the general loop
+        hashers = [_NEW[a]() for a in algorithms]
         whole = bytearray() if analyzer is not None else None
         total = 0
         while n:
@@ -234,7 +236,7 @@ def _stat_facts(stream: Any, flags: frozenset[str]) -> StatFacts:
     size = st.st_size
     if size > 0 and st.st_blocks * 512 < size // 2:  # mostly holes: recorded 'sparse', skipped unless asked
         flags = flags | _SPARSE
-    return StatFacts(size, st.st_mtime, flags)
+    return size, st.st_mtime, flags
 
 
 def oserror_text(exc: OSError) -> str:

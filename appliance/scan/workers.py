@@ -163,7 +163,8 @@ def pack_results(results: Sequence[FileResult], lists: Sequence[Any]) -> list[Re
     for r in results:
         facts = r.stat
         if facts is not None:
-            size, mtime, flags = facts.size, facts.mtime, ",".join(sorted(facts.flags)) if facts.flags else ""
+            size, mtime, fset = facts
+            flags = ",".join(sorted(fset)) if fset else ""
         else:
             size = mtime = flags = None
         d = r.digests

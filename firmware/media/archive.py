@@ -128,6 +128,8 @@ class ArchiveSource:
         #: Forked hashing workers may open the inner source's files (archive members stay in the scan process:
         #: their refs hold the open archive, which does not cross a process boundary).
         self.fork_safe = bool(getattr(inner, "fork_safe", False))
+        #: Members are read through the inner source's streams, so they raise MediaGone exactly when it may.
+        self.reads_raise_media_gone = bool(getattr(inner, "reads_raise_media_gone", True))
 
     @staticmethod
     def forkable(entry: Entry) -> bool:

@@ -107,6 +107,8 @@ class LocalDirSource:
 
     #: No handle is held between calls, so forked hashing workers may open files through a copy of this object.
     fork_safe = True
+    #: A failed read is an OSError (EIO ...) recorded for that file; :class:`MediaGone` never comes from here.
+    reads_raise_media_gone = False
 
     def __init__(self, root: str | os.PathLike[str] | bytes) -> None:
         root_b = os.fsencode(root)
