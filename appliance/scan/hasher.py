@@ -164,17 +164,16 @@ class FileHasher:
 
     def _hash(self, stream: Any, size: int) -> FileResult:
         """Digests (and any analyzer) of ``stream`` read to its end once; ``size``: what the walk or fstat said."""
-        buf = getattr(self._local, "buf", None)
-        if buf is None:
-            buf = self._local.buf = bytearray(CHUNK)
+        view = getattr(self._local, "view", None)
+        if view is None:
+            view = self._local.view = memoryview(bytearray(CHUNK))
         algorithms = self.policy.algorithms
-        view = memoryview(buf)
         n = stream.readinto(view)
         file_type = sniff(view[: min(n, SNIFF_BYTES)].tobytes())
         analyzer = None
         if self.analyzers:
             analyzer = next((a for a in self.analyzers if a.wants(file_type, size)), None)
-        if analyzer is None and 0 < n < len(buf):
+        if analyzer is None and 0 < n < CHUNK:
             more = stream.readinto(view[n:])
             if not more:
                 # The whole file fit in one read (most files on real media): one call per digest, no loop.

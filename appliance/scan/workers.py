@@ -124,6 +124,7 @@ def _hash_run_rows(hasher: FileHasher, entries: list[Entry]) -> list[ResultRow]:
 # tuples of bytes, ints and strings cost well under one.
 
 _KINDS = {k.value: k for k in EntryKind}
+_NO_FLAGS: frozenset[str] = frozenset()
 
 
 def pack_entries(entries: Sequence[Entry]) -> tuple[Any, list[tuple[Any, ...]]]:
@@ -136,7 +137,7 @@ def pack_entries(entries: Sequence[Entry]) -> tuple[Any, list[tuple[Any, ...]]]:
             ref = ("t", tuple(ref))
         elif ref is not None:
             ref = ("o", ref)
-        rows.append((e.path, e.kind.value, e.size, e.mtime, tuple(e.flags) if e.flags else None, e.error, ref))
+        rows.append((e.path, e.kind._value_, e.size, e.mtime, tuple(e.flags) if e.flags else None, e.error, ref))
     return ref_type, rows
 
 
@@ -146,7 +147,7 @@ def unpack_entries(packed: tuple[Any, list[tuple[Any, ...]]]) -> list[Entry]:
     for path, kind, size, mtime, flags, error, ref in rows:
         if ref is not None:
             ref = ref_type(*ref[1]) if ref[0] == "t" else ref[1]
-        out.append(Entry(path, _KINDS[kind], size, mtime, frozenset(flags) if flags else frozenset(), error, ref))
+        out.append(Entry(path, _KINDS[kind], size, mtime, frozenset(flags) if flags else _NO_FLAGS, error, ref))
     return out
 
 
