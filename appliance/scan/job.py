@@ -38,7 +38,7 @@ BATCH_SECONDS = 0.5
 #: A worker process gets runs of consecutive entries, up to this many or this many bytes, so a tree of small
 #: files costs one hand-over per run rather than per file; a large file is a run of its own. Worker threads
 #: (removable media, shares) get one entry at a time: a pulled drive then loses no walked-but-unhashed run.
-RUN_FILES = 64
+RUN_FILES = 128
 RUN_BYTES = 4 << 20
 
 
@@ -123,7 +123,8 @@ class ScanJob:
         pending: deque[tuple[list[Entry], Future[list[ResultRow]]]] = deque()
         batch: list[tuple[Entry, ResultRow]] = []
         last_flush = time.monotonic()
-        window = max(4, self.options.workers * 8)  # runs in flight: enough to ride out a descheduled parent
+        # Runs in flight: enough to ride out a descheduled parent (1,024 files with 2 workers, as 16 runs of 64).
+        window = max(4, self.options.workers * 4)
         run: list[Entry] = []
         run_files = RUN_FILES if self._processes else 1
         run_bytes = 0
