@@ -100,9 +100,23 @@ class FileHasher:
         self._local = threading.local()
         self._one_shots = tuple(_ONE_SHOT.get(a) or functools.partial(_one_shot, a) for a in policy.algorithms)
 
-    def hash_run(self, entries: Sequence[Entry]) -> list[FileResult]:
-        """Hash a run of consecutive entries, then match them all in one lookup per list and algorithm."""
-        results = [self.hash_entry(e) for e in entries]
+    def hash_run(self, entries: Sequence[Entry], *, byte_budget: int | None = None) -> list[FileResult]:
+        """Hash a run of consecutive entries, then match them all in one lookup per list and algorithm.
+
+        ``byte_budget``: stop once the files hashed hold more than this many bytes, returning results for the
+        entries done only (the caller hands out the rest again): a run whose sizes were not known when it was
+        made (``SIZE_UNKNOWN``) cannot keep one worker busy with many large files while the others idle."""
+        if byte_budget is None:
+            results = [self.hash_entry(e) for e in entries]
+        else:
+            results = []
+            total = 0
+            for e in entries:
+                r = self.hash_entry(e)
+                results.append(r)
+                total += r.digests.size if r.digests is not None else 0
+                if total > byte_budget:
+                    break
         _match_batch(self.matcher, [r for r in results if r.digests is not None and r.extra is None])
         for r in results:
             if r.matches and any(m.list.kind == "ignore" for m, _ in r.matches):

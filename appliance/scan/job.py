@@ -128,6 +128,10 @@ class ScanJob:
         run: list[Entry] = []
         run_files = RUN_FILES if self._processes else 1
         run_bytes = 0
+        # A file the walk did not stat (SIZE_UNKNOWN) counts as the mean size of the files hashed last: at first
+        # RUN_BYTES (each its own run, so a few large files spread over every worker), soon the tree's own mean
+        # (a tree of small files gets full runs after the first few results).
+        guess = RUN_BYTES
         # With worker processes, entries a forked copy of the source cannot open go to a thread of this process.
         forkable = getattr(self.source, "forkable", None) if self._processes else None
         hasher = FileHasher(self.source, self.matcher, self.options.policy, analyzers=self.analyzers,
@@ -148,6 +152,7 @@ class ScanJob:
                                     previous_seconds + time.monotonic() - t0, current=state.current))
 
         def collect() -> None:
+            nonlocal guess
             entries, fut = pending.popleft()
             # Never sit on finished results while a slow file is hashed: flush on time even while waiting.
             while not fut.done():
@@ -164,12 +169,19 @@ class ScanJob:
                     note(exc)
                 self._cancel.set()
                 return
+            if len(results) < len(entries):  # the worker stopped at RUN_BYTES: the rest, one file a run, next
+                for entry in reversed(entries[len(results):]):
+                    pending.appendleft(([entry], pool.submit([entry])))
+                entries = entries[: len(results)]
             batch.extend(done for done in zip(entries, results, strict=True) if done[1][0] != "aborted")
+            sizes = [row[2] for row in results if row[2] is not None]
+            if sizes:
+                guess = (guess + sum(sizes) // len(sizes)) // 2
             if len(batch) >= BATCH_FILES or time.monotonic() - last_flush >= BATCH_SECONDS:
                 flush()
 
         try:
-            with HashPool(hasher, self.options.workers, processes=self._processes) as pool:
+            with HashPool(hasher, self.options.workers, processes=self._processes, run_bytes=RUN_BYTES) as pool:
                 try:
                     for entry in self.source.walk():
                         if self._cancel.is_set():
@@ -188,7 +200,7 @@ class ScanJob:
                                 collect()
                             continue
                         run.append(entry)
-                        run_bytes += entry.size  # SIZE_UNKNOWN (-1) for a file the walk did not stat
+                        run_bytes += entry.size if entry.size >= 0 else guess
                         if len(run) >= run_files or run_bytes >= RUN_BYTES:
                             pending.append((run, pool.submit(run)))
                             run, run_bytes = [], 0

@@ -62,8 +62,11 @@ def use_processes(source: object, workers: int, analyzers: Sequence[object]) -> 
 class HashPool:
     """Runs :meth:`FileHasher.hash_run` on runs of entries, in threads or forked processes."""
 
-    def __init__(self, hasher: FileHasher, workers: int, *, processes: bool) -> None:
+    def __init__(self, hasher: FileHasher, workers: int, *, processes: bool, run_bytes: int | None = None) -> None:
+        """``run_bytes``: a worker process stops a run once it has hashed more than this many bytes and returns
+        the results of the entries done; the caller resubmits the rest (:meth:`FileHasher.hash_run`)."""
         self.processes = processes
+        self._run_bytes = run_bytes
         self._hasher = hasher
         self._executor: Executor
         self._threads: ThreadPoolExecutor | None = None  # with processes: for entries no fork may open
@@ -75,15 +78,16 @@ class HashPool:
             self._executor = ThreadPoolExecutor(workers, thread_name_prefix="gapscan-hash")
 
     def submit(self, entries: list[Entry], *, in_process: bool = False) -> Future[list[ResultRow]]:
-        """Hash ``entries`` into result rows (:func:`pack_results`); ``in_process``: in a thread of this process
-        even when the pool forks workers."""
+        """Hash ``entries`` into result rows (:func:`pack_results`), one per entry or, in a worker process,
+        fewer (see ``run_bytes``); ``in_process``: in a thread of this process even when the pool forks
+        workers."""
         if not self.processes:
             return self._executor.submit(_hash_run_rows, self._hasher, entries)
         if in_process:
             if self._threads is None:
                 self._threads = ThreadPoolExecutor(self._workers, thread_name_prefix="gapscan-hash")
             return self._threads.submit(_hash_run_rows, self._hasher, entries)
-        return self._executor.submit(_child_hash_run, pack_entries(entries))
+        return self._executor.submit(_child_hash_run, pack_entries(entries), self._run_bytes)
 
     def __enter__(self) -> HashPool:
         return self
@@ -110,13 +114,13 @@ def _child_init(hasher: FileHasher, scan_pid: int) -> None:
         pass
 
 
-def _child_hash_run(packed: tuple[Any, list[tuple[Any, ...]]]) -> list[ResultRow]:
+def _child_hash_run(packed: tuple[Any, list[tuple[Any, ...]]], byte_budget: int | None) -> list[ResultRow]:
     assert _CHILD_HASHER is not None
-    return _hash_run_rows(_CHILD_HASHER, unpack_entries(packed))
+    return _hash_run_rows(_CHILD_HASHER, unpack_entries(packed), byte_budget)
 
 
-def _hash_run_rows(hasher: FileHasher, entries: list[Entry]) -> list[ResultRow]:
-    return pack_results(hasher.hash_run(entries), hasher.matcher.lists)
+def _hash_run_rows(hasher: FileHasher, entries: list[Entry], byte_budget: int | None = None) -> list[ResultRow]:
+    return pack_results(hasher.hash_run(entries, byte_budget=byte_budget), hasher.matcher.lists)
 
 
 # -- what crosses the process boundary --------------------------------------------------------------
