@@ -188,7 +188,9 @@ class FileHasher:
         if self.analyzers:
             analyzer = next((a for a in self.analyzers if a.wants(file_type, size)), None)
         if analyzer is None and 0 < n < CHUNK:
-            more = stream.readinto(view[n:])
+            # n == size: the whole file (as its stat said) came in one read; no second read to see EOF. A file
+            # that grew after the stat gives n > size, a short read n < size: both go on reading to EOF.
+            more = 0 if n == size else stream.readinto(view[n:])
             if not more:
                 # The whole file fit in one read (most files on real media): one call per digest, no loop.
                 chunk = view[:n]
