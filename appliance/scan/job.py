@@ -4,6 +4,9 @@ Concurrency: the walk runs in the calling thread and hands runs of consecutive e
 (forked processes for local directories, threads otherwise: :mod:`appliance.scan.workers`). Results are
 collected in walk order through a bounded window, so memory is bounded whatever the tree size (the walk
 streams; nothing builds the whole file list) and the store receives files in a deterministic order.
+A local directory is walked without a stat per file (the worker's fstat of the open file gives size and mtime),
+so a run is sized by the mean size of the files hashed last, and a worker that has hashed RUN_BYTES of a run
+hands the rest back to be spread over the workers (few large files keep every core busy).
 
 Interruption: ``cancel()`` (SIGINT/SIGTERM are turned into it by the CLI) stops the walk and any file being
 hashed; what was hashed is flushed and the scan is marked ``interrupted``. A ``kill -9`` leaves the scan

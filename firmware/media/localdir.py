@@ -14,7 +14,8 @@ Rules (each has a test in tests/core/test_walk_hostile.py):
   directory entry's type (d_type) and yielded with size ``SIZE_UNKNOWN``, without a stat in the walk: the
   open descriptor's fstat supplies size, mtime and the sparse flag (:attr:`OpenedFile.stat`), in the hashing
   worker. d_ino is not compared (on overlayfs it need not equal st_ino); the fstat type check still holds.
-- permission errors, vanished files and EIO become entries with ``error`` set; the walk goes on.
+- permission errors, vanished files and EIO become entries (or, for a file, results) with ``error`` set; the
+  walk goes on (tests/core/test_walk_faults.py).
 """
 
 from __future__ import annotations
