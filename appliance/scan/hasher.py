@@ -147,6 +147,9 @@ class FileHasher:
             raise
         except OSError as exc:
             result = FileResult("error", error=oserror_text(exc))
+            st = getattr(exc, "stat", None)  # an unstat'ed file that would not open: what an lstat said
+            if facts is None and st is not None:
+                facts = (st.st_size, st.st_mtime, flags)
         except Exception as exc:  # a reader bug on one hostile file must not end the scan
             result = FileResult("error", error=f"{type(exc).__name__}: {exc}")
         finally:

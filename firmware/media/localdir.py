@@ -191,7 +191,12 @@ class LocalDirSource:
         ref = entry.ref
         if entry.kind is not EntryKind.FILE or not (ref is None or isinstance(ref, _FileRef)):
             raise OSError(errno.EINVAL, f"not a regular file from this source: {entry.path!r}")
-        fd = self._open_path(entry.path)
+        try:
+            fd = self._open_path(entry.path)
+        except OSError as exc:  # unreadable or gone: an lstat, where it works, still tells size and mtime
+            if entry.size < 0:
+                exc.stat = self._lstat(entry.path)  # type: ignore[attr-defined]
+            raise
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
@@ -246,6 +251,15 @@ class LocalDirSource:
             err = _describe_oserror(exc)
         names.sort()
         return names, err
+
+    def _lstat(self, rel: bytes) -> os.stat_result | None:
+        path = self._root + b"/" + rel
+        if len(path) > _SHORT_PATH:
+            return None
+        try:
+            return os.stat(path, follow_symlinks=False)
+        except OSError:
+            return None
 
     def _open_path(self, rel: bytes) -> int:
         path = self._root + b"/" + rel
