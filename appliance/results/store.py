@@ -6,11 +6,13 @@ scan skips paths already recorded (``has_file``) and appends the rest.
 
 from __future__ import annotations
 
+import functools
 import json
+import operator
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -210,20 +212,38 @@ class ResultStore:
 
     def record_batch(self, scan_id: str, first_seq: int, files: Sequence[FileRow], hits: Sequence[HitRow]) -> None:
         """Write files and hits in one transaction: all of the batch or none of it."""
+        self.record_rows(
+            [(scan_id, first_seq + i, f.path, f.kind, f.size, f.mtime, f.type, f.md5, f.sha1, f.sha256,
+              json.dumps(f.extra) if f.extra else None, f.status, f.flags, f.error) for i, f in enumerate(files)],
+            [(scan_id, h.path, h.algorithm, h.digest, h.list_name, h.list_version, h.label, h.distance)
+             for h in hits])
+
+    def record_rows(self, files: Sequence[tuple[Any, ...]], hits: Sequence[tuple[Any, ...]] = ()) -> None:
+        """:meth:`record_batch` for rows already in column order (``scan_id, seq`` then :data:`FILE_COLUMNS`,
+        ``extra`` as JSON text; hits as the ``hits`` table's columns), as the scan job builds them.
+
+        Why the rows are regrouped: Python's sqlite3 (3.11) binds int, float, str and bytearray directly but
+        sends ``None`` and ``bytes`` through its adapter registry (a tuple, a dict lookup and two attribute
+        lookups each): with 14 columns that cost more than the insert itself on a tree of small files. So a
+        NULL column is left out of the statement (its default is NULL) rather than bound, rows grouped by which
+        columns are NULL, one prepared statement per group; and blobs given as bytearray (stored the same, as a
+        BLOB; read back as bytes) skip the adapter too. ``bytes`` works, only slower.
+        """
+        groups: dict[int, list[tuple[Any, ...]]] = {}
+        for row in files:
+            key = 0
+            for bit, i in _NULLABLE:
+                if row[i] is None:
+                    key |= bit
+            groups.setdefault(key, []).append(row)
         with self._tx():
-            self._db.executemany(
-                "INSERT OR REPLACE INTO files (scan_id, seq, path, kind, size, mtime, type, md5, sha1, sha256,"
-                " extra, status, flags, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [(scan_id, first_seq + i, f.path, f.kind, f.size, f.mtime, f.type, f.md5, f.sha1, f.sha256,
-                  json.dumps(f.extra) if f.extra else None, f.status, f.flags, f.error)
-                 for i, f in enumerate(files)],
-            )
-            self._db.executemany(
-                "INSERT OR REPLACE INTO hits (scan_id, path, algorithm, digest, list_name, list_version, label,"
-                " distance) VALUES (?,?,?,?,?,?,?,?)",
-                [(scan_id, h.path, h.algorithm, h.digest, h.list_name, h.list_version, h.label, h.distance)
-                 for h in hits],
-            )
+            for key, rows in groups.items():
+                sql, pick = _statement(key)
+                self._db.executemany(sql, map(pick, rows))
+            if hits:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO hits (scan_id, path, algorithm, digest, list_name, list_version,"
+                    " label, distance) VALUES (?,?,?,?,?,?,?,?)", hits)
 
     def iter_files(self, scan_id: str, *, hits_only: bool = False) -> Iterator[FileRow]:
         sql = _SELECT_FILES  # column names are constants, never input
@@ -246,6 +266,22 @@ class ResultStore:
     # -- internals -------------------------------------------------------------------------------
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+_ROW_COLUMNS = ("scan_id", "seq", *FILE_COLUMNS)
+#: (bit, column index) of every column that may be NULL.
+_NULLABLE = tuple((1 << n, i) for n, i in enumerate(
+    i for i, c in enumerate(_ROW_COLUMNS) if c in ("mtime", "type", "md5", "sha1", "sha256", "extra", "error")))
+
+
+@functools.lru_cache(maxsize=256)
+def _statement(null_key: int) -> tuple[str, Callable[[tuple[Any, ...]], tuple[Any, ...]]]:
+    """The INSERT for rows whose NULL columns are ``null_key``'s bits, and what picks the other values."""
+    dropped = {i for bit, i in _NULLABLE if null_key & bit}
+    keep = [i for i in range(len(_ROW_COLUMNS)) if i not in dropped]
+    names = ", ".join(_ROW_COLUMNS[i] for i in keep)  # constants, never input
+    return (f"INSERT OR REPLACE INTO files ({names}) VALUES ({', '.join('?' * len(keep))})",  # noqa: S608
+            operator.itemgetter(*keep))  # type: ignore[return-value]
 
 
 class _Transaction:

@@ -9,6 +9,7 @@ failure becomes a result with status ``error``.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import threading
 from collections.abc import Callable, Sequence
@@ -70,6 +71,12 @@ class FileResult:
     extra: dict[str, Any] | None = None
     matches: list[tuple[Match, int | None]] = field(default_factory=list)
     error: str | None = None
+    #: What the opened file's fstat said, for an entry the walk did not stat (``SIZE_UNKNOWN``); else None.
+    stat: StatFacts | None = None
+
+
+#: ``(size, mtime, flags)`` of an opened file, from its fstat.
+StatFacts = tuple[int, float, frozenset[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +98,28 @@ class FileHasher:
         self.analyzers = list(analyzers)
         self.cancelled = cancelled or (lambda: False)
         self._local = threading.local()
+        self._one_shots = tuple(_ONE_SHOT.get(a) or functools.partial(_one_shot, a) for a in policy.algorithms)
 
-    def hash_run(self, entries: Sequence[Entry]) -> list[FileResult]:
-        """Hash a run of consecutive entries, then match them all in one lookup per list and algorithm."""
-        results = [self.hash_entry(e) for e in entries]
+    def hash_run(self, entries: Sequence[Entry], *, byte_budget: int | None = None) -> list[FileResult]:
+        """Hash a run of consecutive entries, then match them all in one lookup per list and algorithm.
+
+        ``byte_budget``: stop once the files hashed hold more than this many bytes, returning results for the
+        entries done only (the caller hands out the rest again): a run whose sizes were not known when it was
+        made (``SIZE_UNKNOWN``) cannot keep one worker busy with many large files while the others idle."""
+        if byte_budget is None:
+            results = [self.hash_entry(e) for e in entries]
+        else:
+            results = []
+            total = 0
+            for e in entries:
+                r = self.hash_entry(e)
+                results.append(r)
+                total += r.digests.size if r.digests is not None else 0
+                if total > byte_budget:
+                    break
         _match_batch(self.matcher, [r for r in results if r.digests is not None and r.extra is None])
         for r in results:
-            if any(m.list.kind == "ignore" for m, _ in r.matches):
+            if r.matches and any(m.list.kind == "ignore" for m, _ in r.matches):
                 r.status = "known"
         return results
 
@@ -108,52 +130,77 @@ class FileHasher:
             return FileResult("skipped", error=f"{entry.kind.value}: not opened")
         if self.cancelled():
             return FileResult("aborted")
-        p = self.policy
-        if "sparse" in entry.flags and entry.size >= SPARSE_SKIP_MIN and not p.hash_sparse:
-            return FileResult("skipped", error="sparse file: skipped by policy (--hash-sparse hashes it)")
-        if p.max_file_size is not None and entry.size > p.max_file_size:
-            return FileResult("skipped", error=f"larger than --max-file-size ({p.max_file_size} bytes)")
+        stream = None
+        facts = None
+        size, flags = entry.size, entry.flags
         try:
-            # No listed digest has this size: only an analyzer (PDQ for images) may still need the file, and
-            # a look at its first bytes decides, instead of hashing every file whenever PDQ lists exist.
-            if not p.hash_all and not self.matcher.needs_hashing(entry.size) and not self._analyzer_wants(entry):
-                return FileResult("prefiltered")
-            with self.source.open(entry) as stream:
-                return self._hash(entry, stream)
+            if size < 0:  # the walk did not stat it: the open file's fstat tells size, mtime, holes
+                stream = self.source.open(entry)
+                facts = _stat_facts(stream, flags)
+                size, _, flags = facts
+            result = self._policy(entry, size, flags)
+            if result is None:
+                if stream is None:
+                    stream = self.source.open(entry)
+                result = self._hash(stream, size)
         except MediaGone:  # not this file's fault: the whole medium is gone, the job ends the scan
             raise
         except OSError as exc:
-            return FileResult("error", error=oserror_text(exc))
+            result = FileResult("error", error=oserror_text(exc))
+            st = getattr(exc, "stat", None)  # an unstat'ed file that would not open: what an lstat said
+            if facts is None and st is not None:
+                facts = (st.st_size, st.st_mtime, flags)
         except Exception as exc:  # a reader bug on one hostile file must not end the scan
-            return FileResult("error", error=f"{type(exc).__name__}: {exc}")
+            result = FileResult("error", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            if stream is not None:
+                stream.close()
+        result.stat = facts
+        return result
 
-    def _analyzer_wants(self, entry: Entry) -> bool:
+    def _policy(self, entry: Entry, size: int, flags: frozenset[str]) -> FileResult | None:
+        """Why this file is not hashed (sparse, too large, no listed digest has its size), or None."""
+        p = self.policy
+        if "sparse" in flags and size >= SPARSE_SKIP_MIN and not p.hash_sparse:
+            return FileResult("skipped", error="sparse file: skipped by policy (--hash-sparse hashes it)")
+        if p.max_file_size is not None and size > p.max_file_size:
+            return FileResult("skipped", error=f"larger than --max-file-size ({p.max_file_size} bytes)")
+        # No listed digest has this size: only an analyzer (PDQ for images) may still need the file, and
+        # a look at its first bytes decides, instead of hashing every file whenever PDQ lists exist.
+        if not p.hash_all and not self.matcher.needs_hashing(size) and not self._analyzer_wants(entry, size):
+            return FileResult("prefiltered")
+        return None
+
+    def _analyzer_wants(self, entry: Entry, size: int) -> bool:
         """Does an analyzer want this file, by its sniffed type? Without analyzers the file is not even opened."""
         if not self.analyzers:
             return False
         with self.source.open(entry) as stream:
             file_type = sniff(stream.read(SNIFF_BYTES))
-        return any(a.wants(file_type, entry.size) for a in self.analyzers)
+        return any(a.wants(file_type, size) for a in self.analyzers)
 
-    def _hash(self, entry: Entry, stream: Any) -> FileResult:
-        buf = getattr(self._local, "buf", None)
-        if buf is None:
-            buf = self._local.buf = bytearray(CHUNK)
+    def _hash(self, stream: Any, size: int) -> FileResult:
+        """Digests (and any analyzer) of ``stream`` read to its end once; ``size``: what the walk or fstat said."""
+        view = getattr(self._local, "view", None)
+        if view is None:
+            view = self._local.view = memoryview(bytearray(CHUNK))
         algorithms = self.policy.algorithms
-        hashers = [_NEW[a]() for a in algorithms]
-        view = memoryview(buf)
         n = stream.readinto(view)
         file_type = sniff(view[: min(n, SNIFF_BYTES)].tobytes())
         analyzer = None
         if self.analyzers:
-            analyzer = next((a for a in self.analyzers if a.wants(file_type, entry.size)), None)
-        if analyzer is None and 0 < n < len(buf):
-            more = stream.readinto(view[n:])
+            analyzer = next((a for a in self.analyzers if a.wants(file_type, size)), None)
+        if analyzer is None and 0 < n < CHUNK:
+            # n == size: the whole file (as its stat said) came in one read; no second read to see EOF. A file
+            # that grew after the stat gives n > size, a short read n < size: both go on reading to EOF.
+            more = 0 if n == size else stream.readinto(view[n:])
             if not more:
                 # The whole file fit in one read (most files on real media): one call per digest, no loop.
                 chunk = view[:n]
-                return FileResult("hashed", file_type, Digests({a: _one_shot(a, chunk) for a in algorithms}, n))
+                values = dict(zip(algorithms, [f(chunk) for f in self._one_shots], strict=True))
+                return FileResult("hashed", file_type, Digests(values, n))
             n += more  # a short read, or the file grew: go on with the general loop
+        hashers = [_NEW[a]() for a in algorithms]
         whole = bytearray() if analyzer is not None else None
         total = 0
         while n:
@@ -195,6 +242,19 @@ def _match_batch(matcher: Matcher, results: list[FileResult]) -> None:
             for i in np.flatnonzero(found >= 0).tolist():
                 if not lst.is_suppressed(alg, values[i]):  # an admin marked it a false positive (allow-list)
                     rows[i].matches.append((Match(lst.info, alg, values[i], lst.labels[int(found[i])]), None))
+
+
+_SPARSE = frozenset({"sparse"})
+
+
+def _stat_facts(stream: Any, flags: frozenset[str]) -> StatFacts:
+    st = getattr(stream, "stat", None)
+    if st is None:
+        raise OSError(errno.EINVAL, "the source gave neither the size nor a stat of this file")
+    size = st.st_size
+    if size > 0 and st.st_blocks * 512 < size // 2:  # mostly holes: recorded 'sparse', skipped unless asked
+        flags = flags | _SPARSE
+    return size, st.st_mtime, flags
 
 
 def oserror_text(exc: OSError) -> str:

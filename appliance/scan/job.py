@@ -4,6 +4,9 @@ Concurrency: the walk runs in the calling thread and hands runs of consecutive e
 (forked processes for local directories, threads otherwise: :mod:`appliance.scan.workers`). Results are
 collected in walk order through a bounded window, so memory is bounded whatever the tree size (the walk
 streams; nothing builds the whole file list) and the store receives files in a deterministic order.
+A local directory is walked without a stat per file (the worker's fstat of the open file gives size and mtime),
+so a run is sized by the mean size of the files hashed last, and a worker that has hashed RUN_BYTES of a run
+hands the rest back to be spread over the workers (few large files keep every core busy).
 
 Interruption: ``cancel()`` (SIGINT/SIGTERM are turned into it by the CLI) stops the walk and any file being
 hashed; what was hashed is flushed and the scan is marked ``interrupted``. A ``kill -9`` leaves the scan
@@ -13,6 +16,7 @@ every path already recorded.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import deque
@@ -23,10 +27,10 @@ from typing import Any
 
 from appliance.hashing.digests import DEFAULT_ALGORITHMS
 from appliance.hashlist.index import Matcher
-from appliance.results.store import FileRow, HitRow, ResultStore
-from appliance.scan.hasher import SPARSE_SKIP_MIN, Analyzer, FileHasher, FileResult, HashPolicy
+from appliance.results.store import ResultStore
+from appliance.scan.hasher import SPARSE_SKIP_MIN, Analyzer, FileHasher, HashPolicy
 from appliance.scan.records import Hit, ScanCounts, ScanEvent
-from appliance.scan.workers import CancelFlag, HashPool, default_workers, use_processes
+from appliance.scan.workers import CancelFlag, HashPool, ResultRow, default_workers, use_processes
 from firmware.media.source import Entry, EntryKind, MediaGone, Source
 
 __all__ = ["SPARSE_SKIP_MIN", "Analyzer", "ScanJob", "ScanOptions"]
@@ -37,7 +41,7 @@ BATCH_SECONDS = 0.5
 #: A worker process gets runs of consecutive entries, up to this many or this many bytes, so a tree of small
 #: files costs one hand-over per run rather than per file; a large file is a run of its own. Worker threads
 #: (removable media, shares) get one entry at a time: a pulled drive then loses no walked-but-unhashed run.
-RUN_FILES = 64
+RUN_FILES = 128
 RUN_BYTES = 4 << 20
 
 
@@ -70,12 +74,6 @@ class ScanOptions:
 
 
 EventSink = Callable[[ScanEvent], None]
-
-
-@dataclass(slots=True)
-class _Done:
-    entry: Entry
-    result: FileResult
 
 
 class ScanJob:
@@ -125,17 +123,25 @@ class ScanJob:
         self.store.update_extra(scan_id, pid=os.getpid())  # so a second --resume can tell it is still running
         self.on_event(ScanEvent("start", scan_id, state.counts, previous_seconds))
         seq = self.store.next_seq(scan_id)
-        pending: deque[tuple[list[Entry], Future[list[FileResult]]]] = deque()
-        batch: list[_Done] = []
+        pending: deque[tuple[list[Entry], Future[list[ResultRow]]]] = deque()
+        batch: list[tuple[Entry, ResultRow]] = []
         last_flush = time.monotonic()
-        window = max(4, self.options.workers * 8)  # runs in flight: enough to ride out a descheduled parent
+        # Runs in flight: enough to ride out a descheduled parent (1,024 files with 2 workers, as 16 runs of 64).
+        window = max(4, self.options.workers * 4)
         run: list[Entry] = []
         run_files = RUN_FILES if self._processes else 1
         run_bytes = 0
+        # A file the walk did not stat (SIZE_UNKNOWN) counts as the mean size of the files hashed last: at first
+        # RUN_BYTES (each its own run, so a few large files spread over every worker), soon the tree's own mean
+        # (a tree of small files gets full runs after the first few results).
+        guess = RUN_BYTES
         # With worker processes, entries a forked copy of the source cannot open go to a thread of this process.
         forkable = getattr(self.source, "forkable", None) if self._processes else None
         hasher = FileHasher(self.source, self.matcher, self.options.policy, analyzers=self.analyzers,
                             cancelled=self._cancel.is_set)
+        defer = getattr(self.source, "defer_file_stat", None)
+        if defer is not None:  # a local directory: the hashing worker's fstat of the open file tells size/mtime
+            defer()
 
         def flush() -> None:
             nonlocal seq, batch, last_flush
@@ -149,6 +155,7 @@ class ScanJob:
                                     previous_seconds + time.monotonic() - t0, current=state.current))
 
         def collect() -> None:
+            nonlocal guess
             entries, fut = pending.popleft()
             # Never sit on finished results while a slow file is hashed: flush on time even while waiting.
             while not fut.done():
@@ -165,12 +172,19 @@ class ScanJob:
                     note(exc)
                 self._cancel.set()
                 return
-            batch.extend(_Done(e, r) for e, r in zip(entries, results, strict=True) if r.status != "aborted")
+            if len(results) < len(entries):  # the worker stopped at RUN_BYTES: the rest, one file a run, next
+                for entry in reversed(entries[len(results):]):
+                    pending.appendleft(([entry], pool.submit([entry])))
+                entries = entries[: len(results)]
+            batch.extend(done for done in zip(entries, results, strict=True) if done[1][0] != "aborted")
+            sizes = [row[2] for row in results if row[2] is not None]
+            if sizes:
+                guess = (guess + sum(sizes) // len(sizes)) // 2
             if len(batch) >= BATCH_FILES or time.monotonic() - last_flush >= BATCH_SECONDS:
                 flush()
 
         try:
-            with HashPool(hasher, self.options.workers, processes=self._processes) as pool:
+            with HashPool(hasher, self.options.workers, processes=self._processes, run_bytes=RUN_BYTES) as pool:
                 try:
                     for entry in self.source.walk():
                         if self._cancel.is_set():
@@ -189,7 +203,7 @@ class ScanJob:
                                 collect()
                             continue
                         run.append(entry)
-                        run_bytes += entry.size
+                        run_bytes += entry.size if entry.size >= 0 else guess
                         if len(run) >= run_files or run_bytes >= RUN_BYTES:
                             pending.append((run, pool.submit(run)))
                             run, run_bytes = [], 0
@@ -214,27 +228,32 @@ class ScanJob:
         self.on_event(ScanEvent("end", scan_id, state.counts, seconds, status=status))
         return state.counts
 
-    def _record(self, scan_id: str, first_seq: int, batch: list[_Done], state: _Progress) -> None:
-        files: list[FileRow] = []
-        hits: list[HitRow] = []
+    def _record(self, scan_id: str, first_seq: int, batch: list[tuple[Entry, ResultRow]], state: _Progress) -> None:
+        """Counts, store rows and hit events of a batch, from the workers' flat result rows (no per-file objects:
+        on a tree of small files this loop and the insert are most of the scan process's work)."""
+        rows: list[tuple[Any, ...]] = []
+        hits: list[tuple[Any, ...]] = []
         new_hits: list[Hit] = []
+        lists = self.matcher.lists
         c = state.counts
         files_n, bytes_n, hits_n, errors_n, skipped_n, known_n, pre_n = (
             c.files, c.bytes, c.hits, c.errors, c.skipped, c.known, c.prefiltered)
-        for done in batch:
-            e, r = done.entry, done.result
-            status = r.status
-            if r.digests is not None:
-                d = r.digests.values
-                size = r.digests.size  # the bytes the digests cover
-                files.append(FileRow(e.path, e.kind, size, e.mtime, r.file_type, d.get("md5"), d.get("sha1"),
-                                     d.get("sha256"), r.extra or None, status,
-                                     ",".join(sorted(e.flags)) if e.flags else "", r.error))
-            else:
-                d, size = {}, e.size
-                files.append(FileRow(e.path, e.kind, size, e.mtime, None, None, None, None, None, status,
-                                     ",".join(sorted(e.flags)) if e.flags else "", r.error))
-            if e.kind is not EntryKind.DIR:
+        seq = first_seq
+        for e, (status, file_type, size, mtime, flags, md5, sha1, sha256, extra, matches, error) in batch:
+            if size is None:
+                size = e.size if e.size >= 0 else 0  # never opened (error, skipped): what the walk saw
+            if mtime is None:
+                mtime = e.mtime
+            if flags is None:
+                flags = ",".join(sorted(e.flags)) if e.flags else ""
+            kind = e.kind._value_
+            path = bytearray(e.path)  # bound without sqlite3's adapter (ResultStore.record_rows)
+            rows.append((scan_id, seq, path, kind, size, mtime, file_type,
+                         None if md5 is None else bytearray(md5), None if sha1 is None else bytearray(sha1),
+                         None if sha256 is None else bytearray(sha256),
+                         json.dumps(extra) if extra else None, status, flags, error))
+            seq += 1
+            if kind != "dir":
                 files_n += 1
                 if status == "hashed" or status == "known":
                     bytes_n += size
@@ -243,15 +262,20 @@ class ScanJob:
                 skipped_n += status == "skipped"
                 known_n += status == "known"
                 pre_n += status == "prefiltered"
-            if not r.matches:
+            if not matches:
                 continue
-            alert = [(m, dist) for m, dist in r.matches if m.list.kind == "alert"]
-            for m, dist in alert:
-                hits.append(HitRow(e.path, m.algorithm, m.digest, m.list.name, m.list.version, m.label, dist))
-                new_hits.append(Hit(e.path, size, dict(d), m.algorithm, m.list.name, m.list.version, m.label,
-                                    dist, e.flags))
-            hits_n += bool(alert)
-        self.store.record_batch(scan_id, first_seq, files, hits)
+            alert = False
+            for i, alg, digest, label, dist in matches:
+                info = lists[i].info
+                if info.kind != "alert":
+                    continue
+                alert = True
+                hits.append((scan_id, path, alg, digest, info.name, info.version, label, dist))
+                digests = {a: v for a, v in (("md5", md5), ("sha1", sha1), ("sha256", sha256)) if v is not None}
+                new_hits.append(Hit(e.path, size, digests, alg, info.name, info.version, label, dist,
+                                    frozenset(flags.split(",")) if flags else frozenset()))
+            hits_n += alert
+        self.store.record_rows(rows, hits)
         state.counts = replace(c, files=files_n, bytes=bytes_n, hits=hits_n, errors=errors_n,
                                skipped=skipped_n, known=known_n, prefiltered=pre_n)
         for hit in new_hits:

@@ -130,6 +130,15 @@ class ScanSource:
         #: May a forked hashing worker open this entry? The inner source's answer (asked once per file, so bound
         #: directly rather than wrapped).
         self.forkable: Callable[[Entry], bool] = getattr(inner, "forkable", _always)
+        #: Reads are watched for MediaGone unless the inner source says its reads never raise it (a mounted
+        #: directory: a pulled drive gives EIO there, recorded per file).
+        self._watch_reads = bool(getattr(inner, "reads_raise_media_gone", True))
+
+    def defer_file_stat(self) -> None:
+        """Passed on to the inner source when it can (``LocalDirSource.defer_file_stat``)."""
+        defer = getattr(self._inner, "defer_file_stat", None)
+        if defer is not None:
+            defer()
 
     def note_gone(self, exc: MediaGone) -> None:
         if self.gone is None:
@@ -148,7 +157,10 @@ class ScanSource:
 
     def open(self, entry: Entry) -> BinaryIO:
         try:
-            return _GoneWatch(self._inner.open(entry), self)  # type: ignore[return-value]
+            stream = self._inner.open(entry)
+            if not self._watch_reads:  # the inner source's reads never raise MediaGone: no wrapper per file
+                return stream
+            return _GoneWatch(stream, self)  # type: ignore[return-value]
         except MediaGone as exc:
             self.gone = str(exc)
             raise
@@ -181,6 +193,11 @@ class _GoneWatch(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
+
+    @property
+    def stat(self) -> os.stat_result | None:
+        """The inner stream's fstat where it has one (a local file, see ``LocalDirSource.open``)."""
+        return getattr(self._stream, "stat", None)
 
     def readinto(self, buffer: Any) -> int:
         try:

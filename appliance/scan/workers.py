@@ -19,8 +19,6 @@ from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
-from appliance.hashing.digests import Digests
-from appliance.hashlist.index import Match
 from appliance.scan.hasher import FileHasher, FileResult
 from firmware.media.source import Entry, EntryKind
 
@@ -64,8 +62,11 @@ def use_processes(source: object, workers: int, analyzers: Sequence[object]) -> 
 class HashPool:
     """Runs :meth:`FileHasher.hash_run` on runs of entries, in threads or forked processes."""
 
-    def __init__(self, hasher: FileHasher, workers: int, *, processes: bool) -> None:
+    def __init__(self, hasher: FileHasher, workers: int, *, processes: bool, run_bytes: int | None = None) -> None:
+        """``run_bytes``: a worker process stops a run once it has hashed more than this many bytes and returns
+        the results of the entries done; the caller resubmits the rest (:meth:`FileHasher.hash_run`)."""
         self.processes = processes
+        self._run_bytes = run_bytes
         self._hasher = hasher
         self._executor: Executor
         self._threads: ThreadPoolExecutor | None = None  # with processes: for entries no fork may open
@@ -76,26 +77,17 @@ class HashPool:
         else:
             self._executor = ThreadPoolExecutor(workers, thread_name_prefix="gapscan-hash")
 
-    def submit(self, entries: list[Entry], *, in_process: bool = False) -> Future[list[FileResult]]:
-        """Hash ``entries``; ``in_process``: in a thread of this process even when the pool forks workers."""
+    def submit(self, entries: list[Entry], *, in_process: bool = False) -> Future[list[ResultRow]]:
+        """Hash ``entries`` into result rows (:func:`pack_results`), one per entry or, in a worker process,
+        fewer (see ``run_bytes``); ``in_process``: in a thread of this process even when the pool forks
+        workers."""
         if not self.processes:
-            return self._executor.submit(self._hasher.hash_run, entries)
+            return self._executor.submit(_hash_run_rows, self._hasher, entries)
         if in_process:
             if self._threads is None:
                 self._threads = ThreadPoolExecutor(self._workers, thread_name_prefix="gapscan-hash")
-            return self._threads.submit(self._hasher.hash_run, entries)
-        done: Future[list[FileResult]] = Future()
-        packed = self._executor.submit(_child_hash_run, pack_entries(entries))
-        lists = self._hasher.matcher.lists
-
-        def unpack(f: Future[list[tuple[Any, ...]]]) -> None:
-            try:
-                done.set_result(unpack_results(f.result(), lists))
-            except BaseException as exc:
-                done.set_exception(exc)
-
-        packed.add_done_callback(unpack)
-        return done
+            return self._threads.submit(_hash_run_rows, self._hasher, entries)
+        return self._executor.submit(_child_hash_run, pack_entries(entries), self._run_bytes)
 
     def __enter__(self) -> HashPool:
         return self
@@ -122,9 +114,13 @@ def _child_init(hasher: FileHasher, scan_pid: int) -> None:
         pass
 
 
-def _child_hash_run(packed: tuple[Any, list[tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
+def _child_hash_run(packed: tuple[Any, list[tuple[Any, ...]]], byte_budget: int | None) -> list[ResultRow]:
     assert _CHILD_HASHER is not None
-    return pack_results(_CHILD_HASHER.hash_run(unpack_entries(packed)), _CHILD_HASHER.matcher.lists)
+    return _hash_run_rows(_CHILD_HASHER, unpack_entries(packed), byte_budget)
+
+
+def _hash_run_rows(hasher: FileHasher, entries: list[Entry], byte_budget: int | None = None) -> list[ResultRow]:
+    return pack_results(hasher.hash_run(entries, byte_budget=byte_budget), hasher.matcher.lists)
 
 
 # -- what crosses the process boundary --------------------------------------------------------------
@@ -132,6 +128,7 @@ def _child_hash_run(packed: tuple[Any, list[tuple[Any, ...]]]) -> list[tuple[Any
 # tuples of bytes, ints and strings cost well under one.
 
 _KINDS = {k.value: k for k in EntryKind}
+_NO_FLAGS: frozenset[str] = frozenset()
 
 
 def pack_entries(entries: Sequence[Entry]) -> tuple[Any, list[tuple[Any, ...]]]:
@@ -144,7 +141,7 @@ def pack_entries(entries: Sequence[Entry]) -> tuple[Any, list[tuple[Any, ...]]]:
             ref = ("t", tuple(ref))
         elif ref is not None:
             ref = ("o", ref)
-        rows.append((e.path, e.kind.value, e.size, e.mtime, tuple(e.flags) if e.flags else None, e.error, ref))
+        rows.append((e.path, e.kind._value_, e.size, e.mtime, tuple(e.flags) if e.flags else None, e.error, ref))
     return ref_type, rows
 
 
@@ -154,27 +151,35 @@ def unpack_entries(packed: tuple[Any, list[tuple[Any, ...]]]) -> list[Entry]:
     for path, kind, size, mtime, flags, error, ref in rows:
         if ref is not None:
             ref = ref_type(*ref[1]) if ref[0] == "t" else ref[1]
-        out.append(Entry(path, _KINDS[kind], size, mtime, frozenset(flags) if flags else frozenset(), error, ref))
+        out.append(Entry(path, _KINDS[kind], size, mtime, frozenset(flags) if flags else _NO_FLAGS, error, ref))
     return out
 
 
-def pack_results(results: Sequence[FileResult], lists: Sequence[Any]) -> list[tuple[Any, ...]]:
+#: One file's result as the scan job records it: ``(status, file_type, size, mtime, flags, md5, sha1, sha256,
+#: extra, matches, error)``. ``size``: the bytes the digests cover, else what the open file's fstat said, else
+#: None (the entry's); ``mtime``/``flags`` (comma-joined): from the fstat when the walk did not stat the file,
+#: else None (the entry's); ``matches``: ``(list index, algorithm, digest, label, distance)`` or None.
+ResultRow = tuple[Any, ...]
+
+
+def pack_results(results: Sequence[FileResult], lists: Sequence[Any]) -> list[ResultRow]:
     index = {id(lst.info): i for i, lst in enumerate(lists)}
     rows = []
     for r in results:
-        digests = (r.digests.values, r.digests.size) if r.digests is not None else None
+        facts = r.stat
+        if facts is not None:
+            size, mtime, fset = facts
+            flags = ",".join(sorted(fset)) if fset else ""
+        else:
+            size = mtime = flags = None
+        d = r.digests
+        if d is not None:
+            v = d.values
+            size = d.size
+            md5, sha1, sha256 = v.get("md5"), v.get("sha1"), v.get("sha256")
+        else:
+            md5 = sha1 = sha256 = None
         matches = [(index[id(m.list)], m.algorithm, m.digest, m.label, dist) for m, dist in r.matches] \
             if r.matches else None
-        rows.append((r.status, r.file_type, digests, r.extra, matches, r.error))
+        rows.append((r.status, r.file_type, size, mtime, flags, md5, sha1, sha256, r.extra, matches, r.error))
     return rows
-
-
-def unpack_results(rows: list[tuple[Any, ...]], lists: Sequence[Any]) -> list[FileResult]:
-    out = []
-    for status, file_type, digests, extra, matches, error in rows:
-        r = FileResult(status, file_type, Digests(*digests) if digests is not None else None, extra,
-                       error=error)
-        if matches:
-            r.matches = [(Match(lists[i].info, alg, digest, label), dist) for i, alg, digest, label, dist in matches]
-        out.append(r)
-    return out

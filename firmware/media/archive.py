@@ -17,6 +17,7 @@ import errno
 import gzip
 import io
 import lzma
+import os
 import tarfile
 import tempfile
 import threading
@@ -97,6 +98,16 @@ class _TarRef:
     size: int
 
 
+def _opened_size(stream: BinaryIO) -> int:
+    st = getattr(stream, "stat", None)
+    if isinstance(st, os.stat_result):
+        return st.st_size
+    pos = stream.tell()
+    size = stream.seek(0, io.SEEK_END)
+    stream.seek(pos)
+    return size
+
+
 def archive_kind(path: bytes) -> str | None:
     """'zip' or 'tar' from the name (compressed tars are recognised by content when opened)."""
     low = path.lower()
@@ -117,11 +128,20 @@ class ArchiveSource:
         #: Forked hashing workers may open the inner source's files (archive members stay in the scan process:
         #: their refs hold the open archive, which does not cross a process boundary).
         self.fork_safe = bool(getattr(inner, "fork_safe", False))
+        #: Members are read through the inner source's streams, so they raise MediaGone exactly when it may.
+        self.reads_raise_media_gone = bool(getattr(inner, "reads_raise_media_gone", True))
 
     @staticmethod
     def forkable(entry: Entry) -> bool:
         """May a forked hashing worker open this entry? Not an archive member (see ``fork_safe``)."""
         return not isinstance(entry.ref, (_ZipRef, _TarRef))
+
+    def defer_file_stat(self) -> None:
+        """Passed on to the inner source (see ``LocalDirSource.defer_file_stat``); an archive whose size the
+        walk left unknown is measured when it is opened for expansion."""
+        defer = getattr(self._inner, "defer_file_stat", None)
+        if defer is not None:
+            defer()
 
     def describe(self) -> dict[str, object]:
         return {**self._inner.describe(), "archives": self.limits.to_json()}
@@ -162,7 +182,10 @@ class ArchiveSource:
             return
         kind = archive_kind(path)
         try:
-            fh = self._prepare(opener(), kind, size, budget, depth)
+            stream = opener()
+            if size < 0:  # the walk deferred the stat: the open file tells (the ratio limit needs the size)
+                size = _opened_size(stream)
+            fh = self._prepare(stream, kind, size, budget, depth)
             shared = _Shared(fh)
             if kind == "zip":
                 shared.zf = zipfile.ZipFile(fh)

@@ -25,6 +25,11 @@ class MediaGone(SourceError):
     """
 
 
+#: ``Entry.size`` of a FILE whose size the walk did not look up (a local directory walked for a scan, see
+#: ``LocalDirSource.defer_file_stat``): the opened stream's ``stat`` (an ``os.stat_result``) tells it.
+SIZE_UNKNOWN = -1
+
+
 class EntryKind(enum.StrEnum):
     FILE = "file"
     DIR = "dir"
@@ -45,6 +50,7 @@ class Entry:
     ``flags`` carries facts such as ``deleted`` (recovered from unallocated metadata), ``archive``
     (a member inside an archive), ``ads`` (an NTFS alternate data stream), ``sparse``.
     ``ref`` is the reader's own opaque handle used by :meth:`Source.open`; callers never inspect it.
+    ``size`` is :data:`SIZE_UNKNOWN` (and ``mtime`` None) only where the scan asked the source to defer the stat.
     """
 
     path: bytes

@@ -13,7 +13,6 @@ from appliance.hashing.digests import CHUNK
 from appliance.hashlist.index import Matcher
 from appliance.scan.hasher import FileHasher, HashPolicy
 from firmware.media.localdir import LocalDirSource
-from firmware.media.source import Entry, EntryKind
 
 ALL = ("md5", "sha1", "sha256")
 
@@ -50,6 +49,6 @@ class _ShortReads(io.RawIOBase):
 def test_short_reads_lose_nothing(tmp_path):
     data = os.urandom(10_000)
     hasher = FileHasher(LocalDirSource(tmp_path), Matcher([]), HashPolicy(("sha1", "sha256")))
-    result = hasher._hash(Entry(b"x", EntryKind.FILE, len(data)), _ShortReads(data))
+    result = hasher._hash(_ShortReads(data), len(data))
     assert result.digests is not None and result.digests.size == len(data)
     assert result.digests.values == {a: hashlib.new(a, data).digest() for a in ("sha1", "sha256")}

@@ -162,6 +162,7 @@ def test_special_files_are_recorded_never_opened(hostile):
     assert (files[b"fifo"]["kind"], files[b"fifo"]["status"]) == ("fifo", "skipped")
     assert (files[b"socket"]["kind"], files[b"socket"]["status"]) == ("socket", "skipped")
     assert files[b"unreadable"]["status"] == "error" and "EACCES" in files[b"unreadable"]["error"]
+    assert files[b"unreadable"]["size"] == len(b"secret") and files[b"unreadable"]["mtime"]  # lstat'ed, not read
     assert files[b"locked-dir"]["kind"] == "dir" and "EACCES" in files[b"locked-dir"]["error"]
     assert b"locked-dir/inside" not in files
     sparse = files[b"sparse-1tb"]
