@@ -50,7 +50,7 @@ def _passphrase() -> str | None:
     path = _PASSPHRASE_FILE[0]
     if path is None:
         return None
-    from appliance.hashlist.store import read_passphrase_file  # the store loads only when it is used
+    from appliance.hashlist.passphrase import read_passphrase_file
 
     return read_passphrase_file(path)
 

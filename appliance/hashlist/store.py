@@ -43,15 +43,6 @@ UNLOCK_HINT = ("unlock it with `gapscan unlock` (passphrase or TPM), --passphras
                "GAPSCAN_PASSPHRASE environment variable")
 
 
-def read_passphrase_file(path: Path) -> str | None:
-    """The passphrase in ``path`` (its first line), or None when that line is empty. Errors name the file."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise GapscanError(f"cannot read passphrase file {str(path)!r}: {exc.strerror or exc}") from None
-    return lines[0] if lines and lines[0] else None
-
-
 class StoreLocked(GapscanError):
     """The store's key is not available; the message says how to unlock."""
 

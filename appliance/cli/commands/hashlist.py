@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from appliance.audit import AuditLog
 from appliance.cli import EXIT_OK
@@ -15,7 +16,9 @@ from appliance.config import resolve_state_dir
 from appliance.errors import GapscanError
 from appliance.hashlist.allow import AllowList
 from appliance.hashlist.importers import FORMATS
-from appliance.hashlist.store import HashListStore, ListMeta
+
+if TYPE_CHECKING:  # the store (crypto, keystore) loads only when a hashlist command runs
+    from appliance.hashlist.store import HashListStore, ListMeta
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -59,6 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run_import(args: argparse.Namespace) -> int:
     state_dir = resolve_state_dir(args.state_dir)
+    from appliance.hashlist.store import HashListStore
+
     store = HashListStore.open(state_dir, passphrase=passphrase_from_args(args))
     t0 = time.monotonic()
     with AuditLog.in_state_dir(state_dir) as audit:
@@ -107,6 +112,8 @@ def _pdq_distance(meta: ListMeta) -> int | None:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    from appliance.hashlist.store import HashListStore
+
     store = HashListStore(resolve_state_dir(args.state_dir))
     metas = store.metadata()
     if args.json:
@@ -140,6 +147,8 @@ def _locked(store: HashListStore) -> bool:
 
 def run_remove(args: argparse.Namespace) -> int:
     state_dir = resolve_state_dir(args.state_dir)
+    from appliance.hashlist.store import HashListStore
+
     store = HashListStore.open(state_dir, passphrase=passphrase_from_args(args))  # only an unlocked store changes
     meta = store.get_metadata(args.name)
     store.remove(args.name)
@@ -151,6 +160,8 @@ def run_remove(args: argparse.Namespace) -> int:
 
 def run_allow(args: argparse.Namespace) -> int:
     state_dir = resolve_state_dir(args.state_dir)
+    from appliance.hashlist.store import HashListStore
+
     store = HashListStore.open(state_dir, passphrase=passphrase_from_args(args))
     if store.get_metadata(args.list_name) is None:
         raise GapscanError(f"no hash list named {args.list_name!r} in the store")

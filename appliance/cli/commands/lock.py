@@ -7,7 +7,6 @@ import argparse
 from appliance.audit import AuditLog
 from appliance.cli import EXIT_OK
 from appliance.config import resolve_state_dir
-from appliance.hashlist.store import HashListStore
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -16,6 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run_lock(args: argparse.Namespace) -> int:
+    from appliance.hashlist.store import HashListStore  # loaded only when this command runs
+
     state_dir = resolve_state_dir(args.state_dir)
     removed = HashListStore(state_dir).forget_for_boot()
     with AuditLog.in_state_dir(state_dir) as audit:

@@ -16,7 +16,7 @@ from appliance.audit import AuditLog
 from appliance.cli import EXIT_OK
 from appliance.config import resolve_state_dir
 from appliance.errors import GapscanError
-from appliance.hashlist.store import HashListStore, StoreLocked, read_passphrase_file
+from appliance.hashlist.passphrase import read_passphrase_file
 
 
 def add_passphrase_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,6 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run_unlock(args: argparse.Namespace) -> int:
+    from appliance.hashlist.store import HashListStore, StoreLocked  # only commands that open it load the store
+
     state_dir = resolve_state_dir(args.state_dir)
     passphrase = None if args.tpm else passphrase_from_args(args)
     store = HashListStore(state_dir)
