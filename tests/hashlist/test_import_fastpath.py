@@ -108,14 +108,12 @@ VARIANTS = {
 }
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
-@pytest.mark.parametrize("fmt", sorted(MODULES))
+@pytest.mark.parametrize(("fmt", "variant"), [  # ClamAV databases carry no BOM: no such combination
+    (f, v) for f in sorted(MODULES) for v in sorted(VARIANTS) if not (f == "clamav" and VARIANTS[v].get("bom"))])
 def test_fast_path_yields_the_per_line_records(tmp_path: Path, chunk_sizes: tuple[int, int], fmt: str,
                                                variant: str) -> None:
     rng = random.Random(f"{fmt}-{variant}")
     lines = GENERATORS[fmt](rng, 3000)
-    if fmt == "clamav" and VARIANTS[variant].get("bom"):
-        pytest.skip("ClamAV databases carry no BOM")
     p = _write(tmp_path / f"list.{fmt}", lines, **VARIANTS[variant])
     slow, fast, slow_stats, fast_stats, batches = _both(p, fmt)
     assert slow and not any(isinstance(r, RecordBatch) for r in slow)
