@@ -37,17 +37,18 @@ BAD_SECTOR = b"c/bad-sector.bin"
 
 
 class VanishingSource(LocalDirSource):
-    """The real walker; it deletes a file right after yielding it, and a directory right after listing its
-    parent, so the scan meets both only after the walk saw them."""
+    """The real walker; a file is deleted after its directory was listed but before its entry reaches the scan,
+    and a directory after its parent was listed, so the scan meets both only after the walk saw them. (Deleting
+    after the entry was handed on would race the hashing workers, which may already have read it.)"""
 
     def walk(self) -> Iterator[Entry]:
         root = Path(self.name)
         for entry in super().walk():
             if entry.path == b"b":  # 'b' is listed (with 'b-gone' in the root's listing); now remove 'b-gone'
                 shutil.rmtree(root / os.fsdecode(VANISHING_DIR))
-            yield entry
             if entry.path == VANISHING_FILE:
                 os.unlink(root / os.fsdecode(VANISHING_FILE))
+            yield entry
 
 
 class _FailingReads(OpenedFile):
