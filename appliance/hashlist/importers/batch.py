@@ -7,11 +7,15 @@ records one by one (``iter_records``), which then see exactly what the per-line 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
+from appliance.hashlist.importers.chunks import BOM, line_count, read_chunks
+from appliance.hashlist.importers.common import ImportStats, RecordErrors
 from appliance.hashlist.model import HashRecord
 
 
@@ -53,3 +57,35 @@ class RecordBatch:
             at[k] += 1
             yield HashRecord(self.algorithms[k], digests[k][j * w:(j + 1) * w], labels[lids[i]],
                              sizes[i] if sizes[i] >= 0 else None)
+
+
+def records_of(items: Iterable[HashRecord | RecordBatch]) -> Iterator[HashRecord]:
+    """Every record of a fast-path item stream, one by one (what ``iter_records`` gives its callers)."""
+    for item in items:
+        if isinstance(item, RecordBatch):
+            yield from item.records()
+        else:
+            yield item
+
+
+def chunked_items(path: str | os.PathLike[str], *, lenient: bool, stats: ImportStats | None, fast: bool,
+                  fast_batch: Callable[[bytes], RecordBatch | None],
+                  per_line: Callable[[Iterable[bytes], int, RecordErrors, ImportStats], Iterator[HashRecord]],
+                  strip_bom: bool = False) -> Iterator[HashRecord | RecordBatch]:
+    """A line format's items in file order: each newline-ended chunk as one :class:`RecordBatch` where
+    ``fast_batch`` accepts the whole chunk, else through ``per_line`` from the chunk's first line number (so
+    errors and ``--lenient`` counts are the per-line parser's own)."""
+    stats = stats if stats is not None else ImportStats()
+    errors = RecordErrors(path, lenient, stats)
+    lineno = 1
+    with open(path, "rb") as fh:
+        for chunk in read_chunks(fh):
+            if strip_bom and lineno == 1:
+                chunk = chunk.removeprefix(BOM)
+            batch = fast_batch(chunk) if fast else None
+            if batch is None:
+                yield from per_line(io.BytesIO(chunk), lineno, errors, stats)
+            elif batch.rows:
+                stats.records += batch.rows
+                yield batch
+            lineno += line_count(chunk)

@@ -91,6 +91,33 @@ class Lines:
         self.ends = nl - (arr[nl - 1] == 13) if len(nl) else nl
         self.ends = np.maximum(self.ends, self.starts)
 
+    def data_lines(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(first, last): each non-blank, non-``#`` line's first byte and one past its last, blanks stripped;
+        None when the chunk needs a per-line parser (a stray CR, a byte outside printable ASCII and tab)."""
+        if not self.ok or not PRINTABLE[self.arr].all():
+            return None
+        first = self.skip_blanks(self.starts, self.nl)  # the stripped line's first byte (its LF when blank)
+        data = (first < self.nl) & (self.arr[first] != ord("#"))
+        first, last = first[data], self.ends[data]
+        return first, self.skip_blanks(last, first, step=-1)
+
+    def digests_by_length(self, first: np.ndarray,
+                          lengths: np.ndarray) -> tuple[list[str], list[np.ndarray], np.ndarray | None] | None:
+        """Hex digests starting at ``first``, ``lengths`` characters each, grouped by algorithm (told by the
+        length): (algorithms, their ``m × width`` digests, each row's algorithm index or None when there is
+        one); None when a length is no digest's or a character is not hex."""
+        algs = sorted({int(n) for n in np.unique(lengths)})
+        if any(n not in BY_HEX_LEN for n in algs):
+            return None
+        row_alg = np.searchsorted(np.array(algs), lengths).astype(np.uint8)
+        digests = []
+        for k, n in enumerate(algs):
+            digest = self.hex_bytes(first[row_alg == k], n // 2)
+            if digest is None:
+                return None
+            digests.append(digest)
+        return [BY_HEX_LEN[n] for n in algs], digests, (row_alg if len(algs) > 1 else None)
+
     def positions(self, table: np.ndarray) -> np.ndarray:
         """Offsets of the bytes in class ``table`` (a 256-entry bool table)."""
         return np.flatnonzero(table[self.arr])

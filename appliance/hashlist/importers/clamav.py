@@ -8,19 +8,14 @@ Chunks of plain-ASCII lines are parsed vectorised (:mod:`.chunks`); any other ch
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from appliance.hashlist.importers.batch import RecordBatch
+from appliance.hashlist.importers.batch import RecordBatch, chunked_items, records_of
 from appliance.hashlist.importers.chunks import (
-    BY_HEX_LEN,
-    PRINTABLE,
     Lines,
-    line_count,
-    read_chunks,
 )
 from appliance.hashlist.importers.common import ImportStats, RecordErrors, decode_line, hex_digest, parse_size
 from appliance.hashlist.model import HashRecord
@@ -42,28 +37,13 @@ def sniff(head: bytes) -> bool:
 
 def iter_records(path: str | os.PathLike[str], *, lenient: bool = False,
                  stats: ImportStats | None = None) -> Iterator[HashRecord]:
-    for item in iter_items(path, lenient=lenient, stats=stats):
-        if isinstance(item, RecordBatch):
-            yield from item.records()
-        else:
-            yield item
+    return records_of(iter_items(path, lenient=lenient, stats=stats))
 
 
 def iter_items(path: str | os.PathLike[str], *, lenient: bool = False, stats: ImportStats | None = None,
                fast: bool = True) -> Iterator[HashRecord | RecordBatch]:
     """Records and whole-chunk :class:`RecordBatch`\\es, in file order (``fast=False``: records only)."""
-    stats = stats if stats is not None else ImportStats()
-    errors = RecordErrors(path, lenient, stats)
-    lineno = 1
-    with open(path, "rb") as fh:
-        for chunk in read_chunks(fh):
-            batch = fast_batch(chunk) if fast else None
-            if batch is None:
-                yield from _per_line(io.BytesIO(chunk), lineno, errors, stats)
-            elif batch.rows:
-                stats.records += batch.rows
-                yield batch
-            lineno += line_count(chunk)
+    return chunked_items(path, lenient=lenient, stats=stats, fast=fast, fast_batch=fast_batch, per_line=_per_line)
 
 
 def _per_line(lines: Iterable[bytes], first: int, errors: RecordErrors,
@@ -97,15 +77,13 @@ def _per_line(lines: Iterable[bytes], first: int, errors: RecordErrors,
 def fast_batch(chunk: bytes) -> RecordBatch | None:
     """The chunk's signatures as arrays, or None when some line needs the per-line parser."""
     lines = Lines(chunk)
-    arr = lines.arr
-    if not lines.ok or not PRINTABLE[arr].all():
+    found = lines.data_lines()
+    if found is None:
         return None
-    first = lines.skip_blanks(lines.starts, lines.nl)  # the stripped line's first byte (its LF when blank)
-    data = (first < lines.nl) & (arr[first] != ord("#"))
-    first, last = first[data], lines.ends[data]
+    first, last = found
     if not len(first):
         return RecordBatch(0, [], [], [None])
-    last = lines.skip_blanks(last, first, step=-1)  # one past the stripped line's last byte
+    arr = lines.arr
     colons = np.flatnonzero(arr == ord(":"))
     at = np.searchsorted(colons, first)
     count = np.searchsorted(colons, last) - at
@@ -115,17 +93,10 @@ def fast_batch(chunk: bytes) -> RecordBatch | None:
     c2 = np.where(count == 3, colons[np.minimum(at + 2, len(colons) - 1)], last)
     if not (c2 > c1 + 1).all():
         return None  # empty signature name
-    lengths = c0 - first
-    algs = sorted({int(n) for n in np.unique(lengths)})
-    if any(n not in BY_HEX_LEN for n in algs):
+    grouped = lines.digests_by_length(first, c0 - first)
+    if grouped is None:
         return None
-    row_alg = np.searchsorted(np.array(algs), lengths).astype(np.uint8)
-    digests = []
-    for k, n in enumerate(algs):
-        digest = lines.hex_bytes(first[row_alg == k], n // 2)
-        if digest is None:
-            return None
-        digests.append(digest)
+    algorithms, digests, row_alg = grouped
     star = (c1 - c0 == 2) & (arr[c0 + 1] == ord("*"))
     sizes = np.full(len(first), -1, dtype=np.int64)
     if not star.all():
@@ -134,5 +105,5 @@ def fast_batch(chunk: bytes) -> RecordBatch | None:
             return None
         sizes[~star] = parsed
     labels, label_ids = lines.texts(c1 + 1, c2)
-    return RecordBatch(len(first), [BY_HEX_LEN[n] for n in algs], digests, labels, label_ids,
-                       sizes=sizes if not star.all() else None, row_alg=row_alg if len(algs) > 1 else None)
+    return RecordBatch(len(first), algorithms, digests, labels, label_ids,
+                       sizes=sizes if not star.all() else None, row_alg=row_alg)

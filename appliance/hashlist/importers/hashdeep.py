@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from appliance.hashing.digests import DIGEST_KINDS
-from appliance.hashlist.importers.batch import RecordBatch
+from appliance.hashlist.importers.batch import RecordBatch, records_of
 from appliance.hashlist.importers.chunks import BOM, IS_ALNUM, Lines, read_chunks
 from appliance.hashlist.importers.common import ImportStats, RecordErrors, hex_digest
 from appliance.hashlist.model import HashListFormatError, HashRecord
@@ -44,11 +44,7 @@ class _State:
 
 def iter_records(path: str | os.PathLike[str], *, lenient: bool = False,
                  stats: ImportStats | None = None) -> Iterator[HashRecord]:
-    for item in iter_items(path, lenient=lenient, stats=stats):
-        if isinstance(item, RecordBatch):
-            yield from item.records()
-        else:
-            yield item
+    return records_of(iter_items(path, lenient=lenient, stats=stats))
 
 
 def iter_items(path: str | os.PathLike[str], *, lenient: bool = False, stats: ImportStats | None = None,
