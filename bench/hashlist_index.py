@@ -36,6 +36,7 @@ PASSPHRASE = "bench passphrase"
 TREE_FILES = 1000
 PLANTED = 10
 BATCH = 1 << 20
+LOOKUP_REPEAT = 3
 
 
 def rss_peak_bytes() -> int:
@@ -208,9 +209,11 @@ def phase_load(state: Path, queries: int) -> dict:
         present[:, 8:] = rest[pick].view(np.uint8).reshape(-1, ix.width - 8)
         absent = np.frombuffer(rng.bytes(ix.width * (queries - half)), dtype=np.uint8).reshape(-1, ix.width)
         q = np.concatenate([present, absent])[rng.permutation(queries)].view(f"S{ix.width}").ravel()
-        t = time.perf_counter()
-        found = ix.lookup(q)
-        dt = time.perf_counter() - t
+        dt = float("inf")
+        for _ in range(LOOKUP_REPEAT):  # best of a few, as --lookup-only does: one run is at the machine's mercy
+            t = time.perf_counter()
+            found = ix.lookup(q)
+            dt = min(dt, time.perf_counter() - t)
         singles = q[:20000]
         t = time.perf_counter()
         for d in singles:
@@ -442,7 +445,8 @@ def report(r: dict) -> None:
           f"{load['peak_rss'] / mb:.0f} MB (key derivation before it: {load.get('kdf_peak_rss', 0) / mb:.0f} MB)")
     for alg in ("md5", "sha1"):
         if f"{alg}_lookups_per_s" in load:
-            print(f"  {alg} batch lookups (1 core)    {load[f'{alg}_lookups_per_s'] / 1e6:10.2f} M/s "
+            rate = load[f"{alg}_lookups_per_s"] / 1e6
+            print(f"  {alg} batch lookups (1 core, best of {LOOKUP_REPEAT}){rate:10.2f} M/s "
                   f"(found {load[f'{alg}_found']:,} of {r['queries']:,} queries, half present); "
                   f"single {load[f'{alg}_single_lookups_per_s'] / 1e3:.0f} k/s")
     print("  end to end: load + scan of 1,000 files with 10 planted hits")

@@ -91,18 +91,23 @@ class ExactIndex:
     ``lookup`` answers many queries in one vectorised call (queries are sorted first so the binary searches
     walk memory in order)."""
 
-    def __init__(self, algorithm: str, prefix: np.ndarray, rest: np.ndarray, payload: np.ndarray | None) -> None:
+    def __init__(self, algorithm: str, prefix: np.ndarray, rest: np.ndarray, payload: np.ndarray | None,
+                 table: np.ndarray | None = None) -> None:
         self.algorithm = algorithm
         self.width = DIGEST_KINDS[algorithm].size
         self._prefix = prefix  # uint64, sorted (ties broken by _rest)
         self._rest = rest  # S<width-8>
         self._payload = payload  # small uints aligned with the keys, or None: every entry has label id 0
-        self._build_buckets()
+        self._build_buckets(table)
 
-    def _build_buckets(self) -> None:
+    def _build_buckets(self, stored: np.ndarray | None = None) -> None:
         """Radix table over the top bits of the prefix: word ``b`` holds the first entry whose prefix has top
         bits ``b`` (low half) and the first entry of bucket ``b + 1`` (high half). Lookups interpolate inside a
-        bucket, so the table stays coarse."""
+        bucket, so the table stays coarse.
+
+        ``stored``: the table saved with the list (the store's load path: at 10^8 entries building it costs
+        about a second per algorithm). Adopted when its shape fits; lookups never depend on it being right,
+        since every search proves its answer from the entries themselves (see :meth:`_first_not_below`)."""
         n = len(self._prefix)
         if n > MAX_ENTRIES:
             raise ValueError(f"a {self.algorithm} index holds at most {MAX_ENTRIES:,} entries, not {n:,}")
@@ -111,6 +116,10 @@ class ExactIndex:
         self._shift = np.uint64(64 - bits)
         self._low_mask = np.uint64((1 << (64 - bits)) - 1)
         self._low_scale = 1.0 / float(1 << (64 - bits))
+        if (stored is not None and stored.dtype == np.uint64 and len(stored) == 1 << bits
+                and int(stored[-1]) >> 32 == n):
+            self._table = stored
+            return
         edges = np.arange(1 << bits, dtype=np.uint64) << np.uint64(64 - bits)
         table = np.searchsorted(self._prefix, edges).astype(np.uint64)
         ends = np.empty_like(table)
@@ -177,9 +186,14 @@ class ExactIndex:
 
     @classmethod
     def from_sorted(cls, algorithm: str, prefix: np.ndarray, rest: np.ndarray,
-                    payload: np.ndarray | None) -> ExactIndex:
-        """Adopt arrays already in index order (the encrypted store's load path: no sort, no copy)."""
-        return cls(algorithm, prefix, rest, payload)
+                    payload: np.ndarray | None, table: np.ndarray | None = None) -> ExactIndex:
+        """Adopt arrays already in index order (the encrypted store's load path: no sort, no copy), and the
+        bucket table saved with them where there is one (lists stored before it was saved have none)."""
+        return cls(algorithm, prefix, rest, payload, table)
+
+    def bucket_table(self) -> np.ndarray:
+        """The radix table, for the store to save beside the arrays."""
+        return self._table
 
     def __len__(self) -> int:
         return len(self._prefix)
@@ -257,6 +271,8 @@ class ExactIndex:
         lo = guess.astype(np.int64)
         lo += first
         lo -= WINDOW // 2 + 1  # the window is (lo, lo + WINDOW]: lo is taken as below the query
+        np.maximum(lo, -1, out=lo)  # a no-op with a right table; with any table, the checks below index safely
+        np.minimum(lo, n - 1, out=lo)
         base = lo.copy()
         probe = np.empty(k, dtype=np.int64)
         v = np.empty(k, dtype=np.uint64)

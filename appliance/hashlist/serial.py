@@ -22,7 +22,8 @@ def _sections(arrays: ListArrays) -> list[tuple[str, np.ndarray]]:
     out: list[tuple[str, np.ndarray]] = []
     for alg, ix in arrays.exact.items():
         prefix, rest, payload = ix.arrays()
-        out += [(f"{alg}.prefix", prefix.astype("<u8", copy=False)), (f"{alg}.rest", rest)]
+        out += [(f"{alg}.prefix", prefix.astype("<u8", copy=False)), (f"{alg}.rest", rest),
+                (f"{alg}.buckets", ix.bucket_table().astype("<u8", copy=False))]
         if payload is not None:
             out.append((f"{alg}.payload", payload))
     if arrays.sizes is not None:
@@ -62,6 +63,10 @@ def encode(arrays: ListArrays) -> tuple[int, Iterator[memoryview | bytes]]:
     return total, pieces()
 
 
+def _native_u64(view: np.ndarray | None) -> np.ndarray | None:
+    return None if view is None else view.astype(np.uint64, copy=False)
+
+
 def decode(buf: np.ndarray) -> ListArrays:
     """Views onto ``buf`` (the decrypted plaintext) as a :class:`ListArrays`."""
     (mlen,) = struct.unpack("<I", buf[:4].tobytes())
@@ -75,7 +80,8 @@ def decode(buf: np.ndarray) -> ListArrays:
     for alg in DIGEST_KINDS:
         if f"{alg}.prefix" in views:
             exact[alg] = ExactIndex.from_sorted(alg, views[f"{alg}.prefix"].astype(np.uint64, copy=False),
-                                                views[f"{alg}.rest"], views.get(f"{alg}.payload"))
+                                                views[f"{alg}.rest"], views.get(f"{alg}.payload"),
+                                                _native_u64(views.get(f"{alg}.buckets")))
     arrays = ListArrays(manifest["labels"], exact, views.get("sizes") if manifest["sized"] else None)
     if "pdq.hashes" in views:
         arrays.pdq_hashes = views["pdq.hashes"]

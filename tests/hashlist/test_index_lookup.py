@@ -82,3 +82,28 @@ def test_large_uniform_batch_matches_the_searchsorted_path(seed: int) -> None:
     got = ix.lookup(q)
     assert (got[:50_000] >= 0).all() and np.array_equal(got, ix.lookup_searchsorted(q))
     assert ix.nbytes <= 1.15 * 16 * n
+
+
+def test_a_wrong_stored_bucket_table_slows_lookups_but_never_changes_an_answer() -> None:
+    """The store saves each index's bucket table; every search proves its answer from the entries, so even a
+    table that is wrong (a bug, not an attacker: the file is authenticated) cannot hide or invent a match."""
+    rng = np.random.default_rng(3)
+    n = 20_000
+    raw = rng.bytes(16 * n)
+    good = ExactIndex.build("md5", raw, rng.integers(0, 5, n, dtype=np.uint32), 5)
+    prefix, rest, payload = good.arrays()
+    table = good.bucket_table()
+    keys = np.frombuffer(raw, dtype="S16")
+    q = np.concatenate([keys[rng.integers(0, n, 3000)], np.frombuffer(rng.bytes(16 * 3000), dtype="S16")])
+    want = good.lookup_searchsorted(q)
+    garbage = rng.integers(0, 1 << 63, len(table), dtype=np.uint64)
+    garbage[-1] = np.uint64(n) << np.uint64(32)
+    for wrong in (garbage, np.roll(table, 7), table[::-1].copy(), np.zeros_like(table)):
+        wrong[-1] = garbage[-1]  # the shape check passes: the table is adopted as it is
+        ix = ExactIndex.from_sorted("md5", prefix, rest, payload, wrong)
+        assert ix.bucket_table() is wrong
+        assert np.array_equal(ix.lookup(q), want)
+    adopted = ExactIndex.from_sorted("md5", prefix, rest, payload, table)
+    assert adopted.bucket_table() is table and np.array_equal(adopted.lookup(q), want)
+    rebuilt = ExactIndex.from_sorted("md5", prefix, rest, payload, table[:-1])  # wrong shape: built again
+    assert np.array_equal(rebuilt.bucket_table(), table) and np.array_equal(rebuilt.lookup(q), want)
