@@ -14,7 +14,6 @@ import numpy as np
 from appliance.hashing.digests import DIGEST_KINDS
 from appliance.hashlist.model import HashRecord, ListInfo
 
-NO_LABEL = np.uint32(0xFFFFFFFF)
 PREFIX = 8  # bytes of each digest held as a native uint64 (the binary-search key)
 #: The radix table has 2^k buckets of 8..16 entries on average (16..32 beside 2-byte labels, to stay within
 #: 1.15 x the raw digest bytes); each bucket's first and end offsets share one uint64, so a query costs one
@@ -88,8 +87,8 @@ class ExactIndex:
     search on machine words) and the remaining bytes as fixed-width strings; plus a small-int label payload
     (none when the list has a single label). Memory: exactly the digest bytes plus 0, 1 or 2 bytes per entry.
 
-    ``lookup`` answers many queries in one vectorised call (queries are sorted first so the binary searches
-    walk memory in order)."""
+    ``lookup`` answers many queries in one vectorised call: each is searched near its interpolated position in
+    a coarse radix table (:meth:`_first_not_below`), so the queries need no sorting."""
 
     def __init__(self, algorithm: str, prefix: np.ndarray, rest: np.ndarray, payload: np.ndarray | None,
                  table: np.ndarray | None = None) -> None:

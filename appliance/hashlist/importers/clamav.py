@@ -17,22 +17,26 @@ from appliance.hashlist.importers.batch import RecordBatch, chunked_items, recor
 from appliance.hashlist.importers.chunks import (
     Lines,
 )
-from appliance.hashlist.importers.common import ImportStats, RecordErrors, decode_line, hex_digest, parse_size
+from appliance.hashlist.importers.common import (
+    ImportStats,
+    RecordErrors,
+    decode_line,
+    first_data_line,
+    hex_digest,
+    looks_like_digest,
+    parse_size,
+)
 from appliance.hashlist.model import HashRecord
 
 FORMAT = "clamav"
 
 
 def sniff(head: bytes) -> bool:
-    for raw in head.splitlines():
-        line = raw.strip()
-        if not line or line.startswith(b"#"):
-            continue
-        parts = line.split(b":")
-        return (len(parts) in (3, 4) and len(parts[0]) in (32, 40, 64)
-                and all(c in b"0123456789abcdefABCDEF" for c in parts[0])
-                and (parts[1].isdigit() or parts[1] == b"*"))
-    return False
+    line = first_data_line(head)
+    if line is None:
+        return False
+    parts = line.split(b":")
+    return len(parts) in (3, 4) and looks_like_digest(parts[0]) and (parts[1].isdigit() or parts[1] == b"*")
 
 
 def iter_records(path: str | os.PathLike[str], *, lenient: bool = False,

@@ -8,6 +8,22 @@ from dataclasses import dataclass
 from appliance.hashing.digests import DIGEST_KINDS, parse_hex_digest
 from appliance.hashlist.model import HashListFormatError
 
+_HEX_BYTES = frozenset(b"0123456789abcdefABCDEF")
+
+
+def first_data_line(head: bytes) -> bytes | None:
+    """For a format sniffer: the first line of ``head`` that is neither blank nor a ``#`` comment, stripped."""
+    for raw in head.splitlines():
+        line = raw.strip()
+        if line and not line.startswith(b"#"):
+            return line
+    return None
+
+
+def looks_like_digest(token: bytes) -> bool:
+    """For a format sniffer: is ``token`` an MD5, SHA-1 or SHA-256 in hex?"""
+    return len(token) in (32, 40, 64) and _HEX_BYTES.issuperset(token)
+
 
 @dataclass
 class ImportStats:

@@ -16,7 +16,14 @@ import numpy as np
 
 from appliance.hashlist.importers.batch import RecordBatch, chunked_items, records_of
 from appliance.hashlist.importers.chunks import BLANK_OR_NL, BOM, Lines
-from appliance.hashlist.importers.common import ImportStats, RecordErrors, decode_line, hex_digest
+from appliance.hashlist.importers.common import (
+    ImportStats,
+    RecordErrors,
+    decode_line,
+    first_data_line,
+    hex_digest,
+    looks_like_digest,
+)
 from appliance.hashlist.model import HashRecord
 
 FORMAT = "text"
@@ -24,13 +31,8 @@ __all__ = ["FORMAT", "ImportStats", "iter_items", "iter_records", "sniff"]
 
 
 def sniff(head: bytes) -> bool:
-    for raw in head.removeprefix(BOM).splitlines():
-        line = raw.strip()
-        if not line or line.startswith(b"#"):
-            continue
-        first = line.split(None, 1)[0]
-        return len(first) in (32, 40, 64) and all(c in b"0123456789abcdefABCDEF" for c in first)
-    return False
+    line = first_data_line(head.removeprefix(BOM))
+    return line is not None and looks_like_digest(line.split(None, 1)[0])
 
 
 def iter_records(path: str | os.PathLike[str], *, lenient: bool = False,
