@@ -138,7 +138,7 @@ class FileHasher:
                 stream = self.source.open(entry)
                 facts = _stat_facts(stream, flags)
                 size, _, flags = facts
-            result = self._policy(entry, size, flags)
+            result = self._policy(entry, size, flags, stream)
             if result is None:
                 if stream is None:
                     stream = self.source.open(entry)
@@ -158,8 +158,9 @@ class FileHasher:
         result.stat = facts
         return result
 
-    def _policy(self, entry: Entry, size: int, flags: frozenset[str]) -> FileResult | None:
-        """Why this file is not hashed (sparse, too large, no listed digest has its size), or None."""
+    def _policy(self, entry: Entry, size: int, flags: frozenset[str], stream: Any = None) -> FileResult | None:
+        """Why this file is not hashed (sparse, too large, no listed digest has its size), or None. ``stream``:
+        the file, where it is already open (for its fstat)."""
         p = self.policy
         if "sparse" in flags and size >= SPARSE_SKIP_MIN and not p.hash_sparse:
             return FileResult("skipped", error="sparse file: skipped by policy (--hash-sparse hashes it)")
@@ -167,16 +168,23 @@ class FileHasher:
             return FileResult("skipped", error=f"larger than --max-file-size ({p.max_file_size} bytes)")
         # No listed digest has this size: only an analyzer (PDQ for images) may still need the file, and
         # a look at its first bytes decides, instead of hashing every file whenever PDQ lists exist.
-        if not p.hash_all and not self.matcher.needs_hashing(size) and not self._analyzer_wants(entry, size):
+        if (not p.hash_all and not self.matcher.needs_hashing(size)
+                and not self._analyzer_wants(entry, size, stream)):
             return FileResult("prefiltered")
         return None
 
-    def _analyzer_wants(self, entry: Entry, size: int) -> bool:
-        """Does an analyzer want this file, by its sniffed type? Without analyzers the file is not even opened."""
+    def _analyzer_wants(self, entry: Entry, size: int, stream: Any = None) -> bool:
+        """Does an analyzer want this file, by its sniffed type? Without analyzers the file is not even opened.
+        A file already open (and seekable) is peeked at and rewound, not opened a second time."""
         if not self.analyzers:
             return False
-        with self.source.open(entry) as stream:
-            file_type = sniff(stream.read(SNIFF_BYTES))
+        if stream is not None and stream.seekable():
+            head = stream.read(SNIFF_BYTES)
+            stream.seek(0)
+        else:
+            with self.source.open(entry) as fresh:
+                head = fresh.read(SNIFF_BYTES)
+        file_type = sniff(head)
         return any(a.wants(file_type, size) for a in self.analyzers)
 
     def _hash(self, stream: Any, size: int) -> FileResult:
