@@ -63,7 +63,8 @@ def encode(arrays: ListArrays) -> tuple[int, Iterator[memoryview | bytes]]:
     return total, pieces()
 
 
-def _native_u64(view: np.ndarray | None) -> np.ndarray | None:
+def _native_u64(view: np.ndarray | None) -> Any:
+    """A stored little-endian uint64 section as native uint64 (no copy on a little-endian machine)."""
     return None if view is None else view.astype(np.uint64, copy=False)
 
 
@@ -79,7 +80,7 @@ def decode(buf: np.ndarray) -> ListArrays:
     exact = {}
     for alg in DIGEST_KINDS:
         if f"{alg}.prefix" in views:
-            exact[alg] = ExactIndex.from_sorted(alg, views[f"{alg}.prefix"].astype(np.uint64, copy=False),
+            exact[alg] = ExactIndex.from_sorted(alg, _native_u64(views[f"{alg}.prefix"]),
                                                 views[f"{alg}.rest"], views.get(f"{alg}.payload"),
                                                 _native_u64(views.get(f"{alg}.buckets")))
     arrays = ListArrays(manifest["labels"], exact, views.get("sizes") if manifest["sized"] else None)
