@@ -176,8 +176,6 @@ class ListBuilder:
             self.labels.append(label)
         return lid
 
-    _label_id = label_id
-
     def label_ids(self, labels: list[str | None]) -> np.ndarray:
         """:meth:`label_id` of each of ``labels`` (distinct), as uint32. Why: a sha256sum list may carry a
         million distinct file names; the dict work runs in C (``map``/``update``), not a Python loop."""
@@ -265,14 +263,13 @@ class ListBuilder:
     def add_batch(self, batch: RecordBatch) -> None:
         """Add a :class:`RecordBatch` (one chunk of a fast importer) in label order of appearance."""
         if self.category is not None:
-            table = np.array([self.label_id(self.category)], dtype=np.uint32)
-            ids = None if table[0] == 0 else np.full(batch.rows, table[0], dtype=np.uint32)
+            table, row_ids = self.label_ids([self.category]), None
         else:
-            table = self.label_ids(batch.labels)
-            if batch.label_ids is None:
-                ids = None if table[0] == 0 else np.full(batch.rows, table[0], dtype=np.uint32)
-            else:
-                ids = table[batch.label_ids]
+            table, row_ids = self.label_ids(batch.labels), batch.label_ids
+        if row_ids is not None:
+            ids = table[row_ids]
+        else:  # every row has the table's one label: no ids at all while that is label 0
+            ids = None if table[0] == 0 else np.full(batch.rows, table[0], dtype=np.uint32)
         for k, alg in enumerate(batch.algorithms):
             sel = None if batch.row_alg is None else batch.row_alg == k
             alg_ids = ids if sel is None or ids is None else ids[sel]
@@ -332,7 +329,6 @@ class ListBuilder:
                 exact[alg] = ExactIndex.from_parts(alg, parts.drain(), parts.count, n_labels)
             del parts
             release_free_heap()  # the radix table's temporaries
-        self._compact_sizes()
         has_entries = bool(exact) or bool(self._pdq)
         sizes: np.ndarray | None = None
         if self.all_sized and has_entries:  # uint32 as it is (no copy at the peak), else int64 narrowed if it fits
