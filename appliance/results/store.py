@@ -210,17 +210,10 @@ class ResultStore:
         return self._db.execute(
             "SELECT 1 FROM files WHERE scan_id = ? AND path = ?", (scan_id, path)).fetchone() is not None
 
-    def record_batch(self, scan_id: str, first_seq: int, files: Sequence[FileRow], hits: Sequence[HitRow]) -> None:
-        """Write files and hits in one transaction: all of the batch or none of it."""
-        self.record_rows(
-            [(scan_id, first_seq + i, f.path, f.kind, f.size, f.mtime, f.type, f.md5, f.sha1, f.sha256,
-              json.dumps(f.extra) if f.extra else None, f.status, f.flags, f.error) for i, f in enumerate(files)],
-            [(scan_id, h.path, h.algorithm, h.digest, h.list_name, h.list_version, h.label, h.distance)
-             for h in hits])
-
     def record_rows(self, files: Sequence[tuple[Any, ...]], hits: Sequence[tuple[Any, ...]] = ()) -> None:
-        """:meth:`record_batch` for rows already in column order (``scan_id, seq`` then :data:`FILE_COLUMNS`,
-        ``extra`` as JSON text; hits as the ``hits`` table's columns), as the scan job builds them.
+        """Write files and hits in one transaction: all of the batch or none of it. Rows are in column order
+        (``scan_id, seq`` then :data:`FILE_COLUMNS`, ``extra`` as JSON text; hits as the ``hits`` table's
+        columns), as the scan job builds them.
 
         Why the rows are regrouped: Python's sqlite3 (3.11) binds int, float, str and bytearray directly but
         sends ``None`` and ``bytes`` through its adapter registry (a tuple, a dict lookup and two attribute
