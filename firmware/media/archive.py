@@ -6,7 +6,8 @@ everything nested in it) has limits (:class:`ArchiveLimits`): members, total exp
 nesting depth. A limit tripping ends that archive with one error entry ``outer.zip!`` giving the reason; the
 members already listed stay, the scan goes on. Encrypted ZIP members are recorded (flag ``encrypted``, an
 error saying so), never guessed at. Nothing is written to the medium: compressed tars and nested archives are
-decompressed into anonymous temporary files on the appliance (bounded by the same limits).
+decompressed into anonymous in-memory files (memfd: scanned content never reaches a disk, not even the
+appliance's own), bounded by the same limits.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import io
 import lzma
 import os
 import tarfile
-import tempfile
 import threading
 import zipfile
 import zlib
@@ -46,7 +46,7 @@ class ArchiveLimits:
     max_ratio: int = 1000  # expanded / compressed, checked once a member or stream is past ratio_min_bytes
     ratio_min_bytes: int = 1 << 20
     max_depth: int = 3  # archives inside archives: a.zip (1) ! b.zip (2) ! c.zip (3); deeper ones are not opened
-    #: Compressed tars and nested archives are unpacked to a temporary file (in $TMPDIR, which may be RAM):
+    #: Compressed tars and nested archives are unpacked into memory (a memfd), at most this many bytes:
     max_spool_bytes: int = 1 << 30
 
     def to_json(self) -> dict[str, int]:
@@ -204,7 +204,7 @@ class ArchiveSource:
 
     def _prepare(self, fh: BinaryIO, kind: str | None, size: int, budget: _Budget, depth: int) -> BinaryIO:
         """The archive as a seekable, decompressed file: the medium's own stream for a plain top-level archive,
-        else an anonymous temporary copy (compressed tars, archives nested in archives), within the limits."""
+        else an anonymous in-memory copy (compressed tars, archives nested in archives), within the limits."""
         reader: Any = fh if hasattr(fh, "peek") else io.BufferedReader(fh)  # type: ignore[arg-type]
         head = reader.peek(6)[:6]
         decoder: Any = None
@@ -217,7 +217,8 @@ class ArchiveSource:
         if decoder is None and depth == 1 and reader.seekable():
             return reader  # type: ignore[no-any-return]
         lim = self.limits
-        spool = tempfile.TemporaryFile()  # anonymous, on the appliance's own disk  # noqa: SIM115
+        # RAM only (the appliance has no swap): decompressed members of hostile media never touch a disk.
+        spool = os.fdopen(os.memfd_create("gapscan-archive", os.MFD_CLOEXEC), "w+b")
         written = 0
         try:
             with reader:

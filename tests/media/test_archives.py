@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import tarfile
 import zipfile
@@ -139,3 +140,20 @@ def test_archive_inside_a_fat_image_is_read_through_pytsk3(gapscan, media_hashli
     assert result.returncode == 1, result.stderr
     assert hits == {"bundle.zip!known.bin": ["archive"]}
     assert json.loads(result.stdout.splitlines()[-1])["summary"]["errors"] == 0
+
+
+def test_unpacked_archive_content_lives_in_memory_never_in_a_file_on_disk(tmp_path):
+    """A compressed tar (and an archive nested in another) is unpacked before its members are read: into a
+    memfd, so decompressed content of hostile media never reaches a disk, not even the appliance's /tmp."""
+    (tmp_path / "c.tar.gz").write_bytes(tgz_bytes({"k.bin": KNOWN}))
+    (tmp_path / "outer.zip").write_bytes(zip_bytes({"inner.zip": zip_bytes({"r.txt": REPORT})}))
+    src = ArchiveSource(LocalDirSource(tmp_path))
+    spools = {}
+    for e in src.walk():
+        if e.path in (b"c.tar.gz!k.bin", b"outer.zip!inner.zip!r.txt"):
+            fd = e.ref.shared.fh.fileno()
+            spools[e.path] = os.readlink(f"/proc/self/fd/{fd}")
+            with src.open(e) as fh:
+                assert fh.read() == (KNOWN if e.path.endswith(b"k.bin") else REPORT)
+    assert set(spools) == {b"c.tar.gz!k.bin", b"outer.zip!inner.zip!r.txt"}
+    assert all(target.startswith("/memfd:gapscan-archive") for target in spools.values()), spools
