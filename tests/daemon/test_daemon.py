@@ -20,6 +20,7 @@ from appliance.errors import GapscanError
 from appliance.results.store import ResultStore
 from appliance.scan.control import ScanController, connect
 from tests.conftest import REPO, gapscan_env
+from tests.daemon.conftest import MANY_FILES
 
 
 def _files_size(root: Path) -> int:
@@ -127,14 +128,14 @@ def test_drive_pulled_mid_scan_ends_interrupted_with_results_kept(start_daemon, 
         time.sleep(0.1)
     status = d.client.status(scan_id)
     assert status.status == "interrupted"
-    assert status.files < 6000
+    assert status.files < MANY_FILES
     assert any(r["event"] == "media.removed" and r["interrupted"] == [scan_id] for r in d.log_records())
     assert d.stop() == 0
 
     done = gapscan("scan", "--resume", scan_id)  # results kept: the resumed scan adds only the rest
     assert done.returncode == 0, done.stderr
     with ResultStore.in_state_dir(state_dir) as store:
-        assert store.counts(scan_id)["files"] == 6000
+        assert store.counts(scan_id)["files"] == MANY_FILES
 
 
 def test_command_channel_and_sigterm_checkpoint(start_daemon, state_dir, many_files):
